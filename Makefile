@@ -1,0 +1,32 @@
+# The two front-door commands are `make run` and `make test`; each sets itself up.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/orchdash run
+
+lint: $(STAMP)
+	$(BIN)/ruff check dashboard queries tests
+	$(BIN)/ruff format --check dashboard queries tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -m "not bench"
+
+bench: $(STAMP)
+	$(BIN)/pytest -m bench -s tests/bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
