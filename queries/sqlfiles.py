@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import TextClause, text
 
 SQL_DIR = Path(__file__).parent / "sql"
-_PARAMS = re.compile(r"^--\s*params:\s*(.*)$", re.MULTILINE)
+_PARAMS = re.compile(r"^--[ \t]*params:[ \t]*(.*)$", re.MULTILINE)
 
 
 class SqlFileError(RuntimeError):

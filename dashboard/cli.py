@@ -1,0 +1,149 @@
+"""The `orchdash` admin command: migrate, demo, users, run."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from queries import admin, db, schema
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _external() -> bool:
+    return bool(os.environ.get("DATABASE_URL") or os.environ.get("ORCHDASH_ADMIN_DATABASE_URL"))
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    schema.migrate(db.admin_url())
+    print("Database migrated to the latest revision.")
+    return 0
+
+
+def _progress(done: int, total: int, started: float = time.monotonic()) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    rate = done / max(time.monotonic() - started, 1e-6)
+    bar = "#" * filled + "-" * (width - filled)
+    print(f"\r  [{bar}] {done:,}/{total:,} rows ({rate:,.0f}/s)", end="", file=sys.stderr)
+    if done >= total:
+        print(file=sys.stderr)
+
+
+def load_demo(rows: int, seed: int) -> None:
+    from queries import demo
+
+    started = time.monotonic()
+    print(f"Loading {rows:,} demo rows (seed {seed})...", file=sys.stderr)
+    summary = demo.load_demo(
+        db.admin_engine(),
+        rows=rows,
+        seed=seed,
+        progress=lambda done, total: _progress(done, total, started),
+    )
+    took = time.monotonic() - started
+    print(
+        f"Loaded {summary.rows:,} rows, {summary.companies} companies, "
+        f"{summary.ventures} ventures in {took:.1f} s.",
+        file=sys.stderr,
+    )
+    for email, password in demo.DEMO_PASSWORDS.items():
+        print(f"  demo account: {email} / {password}", file=sys.stderr)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if _external() and not args.yes:
+        print(
+            "Refusing to replace data on an external database without --yes: "
+            "the demo loader empties the tenant tables first.",
+            file=sys.stderr,
+        )
+        return 2
+    schema.migrate(db.admin_url())
+    load_demo(args.rows, args.seed)
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    engine = db.admin_engine()
+    if args.action == "add":
+        password = args.password or getpass.getpass(f"Password for {args.email}: ")
+        user_id = admin.add_user(engine, args.email, password)
+        print(f"{args.email}: {user_id}")
+    elif args.action in ("grant", "revoke"):
+        admin.set_access(engine, args.email, args.company, active=args.action == "grant")
+        print(f"{args.action}: {args.email} -> {args.company}")
+    else:
+        for row in admin.list_users(engine):
+            print(f"{row.email:32} {row.user_id}  active: {row.active or '-'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not os.environ.get("DATABASE_URL"):
+        # The embedded server is kept alive by this process for the lifetime of the app; the
+        # Streamlit process joins the same server, and the last of the two to exit stops it.
+        from queries import demo
+
+        schema.migrate(db.admin_url())
+        if not demo.has_demo(db.admin_engine()):
+            load_demo(int(os.environ.get("ORCHDASH_DEMO_ROWS", "200000")), seed=42)
+    elif os.environ.get("ORCHDASH_ADMIN_DATABASE_URL"):
+        schema.migrate(db.admin_url())
+    port = os.environ.get("STREAMLIT_SERVER_PORT", "8501")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PACKAGE_DIR / "server.py"),
+        "--server.port",
+        port,
+        *args.streamlit_args,
+    ]
+    print(f"Serving the dashboard on http://localhost:{port}", file=sys.stderr)
+    # Streamlit reads .streamlit/ from the working directory: the project's own folder.
+    process = subprocess.Popen(command, cwd=PACKAGE_DIR.parent)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orchdash", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the database migrations").set_defaults(func=cmd_migrate)
+    demo = sub.add_parser("demo", help="load the deterministic demo data")
+    demo.add_argument("--rows", type=int, default=200_000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--yes", action="store_true", help="allow on an external database")
+    demo.set_defaults(func=cmd_demo)
+    users = sub.add_parser("users", help="list users, add one, grant or revoke access")
+    users.add_argument("action", nargs="?", choices=["list", "add", "grant", "revoke"])
+    users.add_argument("email", nargs="?")
+    users.add_argument("company", nargs="?", help="company name or id (grant/revoke)")
+    users.add_argument("--password")
+    users.set_defaults(func=cmd_users)
+    run = sub.add_parser("run", help="serve the dashboard (embedded database unless DATABASE_URL)")
+    run.add_argument("streamlit_args", nargs=argparse.REMAINDER)
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "users" and args.action in ("add", "grant", "revoke") and not args.email:
+        print("users add|grant|revoke needs an email", file=sys.stderr)
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
