@@ -49,20 +49,26 @@ def upgrade() -> None:
         $$;
         """
     )
+    # Only where we create auth.users do we add our index: Supabase's table belongs to
+    # supabase_auth_admin, and an index on it would be ours to keep in step with Supabase Auth.
     op.execute(
         """
-        CREATE TABLE IF NOT EXISTS auth.users (
-            id uuid NOT NULL PRIMARY KEY,
-            email varchar(255),
-            encrypted_password varchar(255),
-            created_at timestamptz DEFAULT now(),
-            updated_at timestamptz DEFAULT now(),
-            raw_user_meta_data jsonb
-        )
+        DO $$
+        BEGIN
+          IF to_regclass('auth.users') IS NULL THEN
+            CREATE TABLE auth.users (
+                id uuid NOT NULL PRIMARY KEY,
+                email varchar(255),
+                encrypted_password varchar(255),
+                created_at timestamptz DEFAULT now(),
+                updated_at timestamptz DEFAULT now(),
+                raw_user_meta_data jsonb
+            );
+            CREATE UNIQUE INDEX orchdash_users_email_key ON auth.users (lower(email));
+          END IF;
+        END
+        $$;
         """
-    )
-    op.execute(
-        "CREATE UNIQUE INDEX IF NOT EXISTS orchdash_users_email_key ON auth.users (lower(email))"
     )
     # Supabase's own definition: the claim set by PostgREST, then the JSON claims.
     op.execute(

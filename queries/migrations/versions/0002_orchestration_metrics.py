@@ -125,7 +125,13 @@ def upgrade() -> None:
         "orchestration_metrics",
     ):
         op.execute(f"ALTER TABLE public.{table} ENABLE ROW LEVEL SECURITY")
+        # Supabase's default privileges grant ALL on new tables in public to anon and
+        # authenticated; the app's role may only read, whatever the write policies allow.
+        op.execute(f"REVOKE ALL ON public.{table} FROM PUBLIC, anon, authenticated")
         op.execute(f"GRANT SELECT ON public.{table} TO authenticated")
+    # Alembic's version table lives in public too, where PostgREST would expose it.
+    version_table = op.get_context().version_table
+    op.execute(f"REVOKE ALL ON public.{version_table} FROM PUBLIC, anon, authenticated")
 
     # Policies are dropped and created again so that a re-run leaves exactly these.
     policies = {
@@ -142,7 +148,11 @@ def upgrade() -> None:
             ),
         ],
         "user_company_access": [
-            ("user_company_access_own", "FOR SELECT USING (user_id = auth.uid())"),
+            # Active grants only: a revoked grant must not even reveal the company's id.
+            (
+                "user_company_access_own",
+                "FOR SELECT USING (user_id = auth.uid() AND is_active = true)",
+            ),
         ],
         "orchestration_metrics": [
             ("Allow insert for authenticated", "FOR INSERT TO authenticated WITH CHECK (true)"),
