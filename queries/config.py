@@ -28,3 +28,8 @@ def timezone() -> ZoneInfo:
 
 def statement_timeout_ms() -> int:
     return int(os.environ.get("ORCHDASH_STATEMENT_TIMEOUT_MS", "15000"))
+
+
+def export_timeout_ms() -> int:
+    """statement_timeout of a CSV export, which streams far more rows than a chart reads."""
+    return int(os.environ.get("ORCHDASH_EXPORT_TIMEOUT_MS", "300000"))
