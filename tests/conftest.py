@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +50,24 @@ def drop_database(server_url: str, url: str) -> None:
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def new_database(server_url: str) -> Iterator[Callable[[str], str]]:
+    """``new_database(prefix)`` creates an empty database (owner URL); all dropped at the end.
+
+    A fixture rather than an import: ``from conftest import ...`` finds whichever conftest.py was
+    imported last (tests/e2e has its own).
+    """
+    made: list[str] = []
+
+    def make(prefix: str = "orchdash_test") -> str:
+        made.append(create_database(server_url, prefix))
+        return made[-1]
+
+    yield make
+    for url in made:
+        drop_database(server_url, url)
 
 
 @pytest.fixture(scope="session")
