@@ -5,13 +5,12 @@ Each test gets its own fresh database; the state is read from the catalog, never
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
-from conftest import create_database, drop_database
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -30,10 +29,8 @@ SUPABASE_AUTH = Path(__file__).with_name("supabase_auth.sql")
 
 
 @pytest.fixture
-def fresh_url(server_url: str) -> Iterator[str]:
-    url = create_database(server_url, prefix="orchdash_migrations")
-    yield url
-    drop_database(server_url, url)
+def fresh_url(new_database: Callable[[str], str]) -> str:
+    return new_database("orchdash_migrations")
 
 
 @pytest.fixture
@@ -54,7 +51,9 @@ def supabase_url(fresh_url: str, owner: Engine, server_url: str) -> Iterator[str
         conn.exec_driver_sql(SUPABASE_AUTH.read_text())
     yield fresh_url
     if created_owner:
-        drop_database(server_url, fresh_url)
+        # The role is the server's: leave none behind on a server we were only lent.
+        with owner.begin() as conn:
+            conn.execute(text("DROP OWNED BY supabase_auth_admin CASCADE"))
         server = create_engine(server_url, poolclass=NullPool)
         with server.begin() as conn:
             conn.execute(text("DROP ROLE supabase_auth_admin"))
