@@ -1,0 +1,46 @@
+"""The data layer of the dashboard: typed, tenant-scoped queries. Pages call only these names."""
+
+from queries.db import get_engine
+from queries.errors import Busy, DashboardError, DataUnavailable, InvalidFilter, QueryTimeout
+from queries.filters import Filters, Scope
+from queries.metrics import (
+    chairman_interventions,
+    companies,
+    count_rows,
+    data_range,
+    error_rates,
+    handoff_efficiency,
+    kpi_trend,
+    kpis,
+    metric_rows,
+    scope_for_user,
+    stage_durations,
+    stage_rates,
+    venture_attention,
+    ventures,
+)
+
+__all__ = [
+    "Busy",
+    "DashboardError",
+    "DataUnavailable",
+    "Filters",
+    "InvalidFilter",
+    "QueryTimeout",
+    "Scope",
+    "chairman_interventions",
+    "companies",
+    "count_rows",
+    "data_range",
+    "error_rates",
+    "get_engine",
+    "handoff_efficiency",
+    "kpi_trend",
+    "kpis",
+    "metric_rows",
+    "scope_for_user",
+    "stage_durations",
+    "stage_rates",
+    "venture_attention",
+    "ventures",
+]

@@ -12,12 +12,16 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from queries import config
+from queries.errors import Busy, DataUnavailable, QueryTimeout
 
 _lock = threading.Lock()
 _server: Any = None
@@ -122,15 +126,25 @@ def admin_engine() -> Engine:
     return get_engine(admin_url())
 
 
+# The role every tenant query runs as. Only tests turn the switch off (without_role_switch), to
+# prove that the explicit company filter alone keeps a user inside their companies.
+TENANT_ROLE = "authenticated"
+_switch_role: ContextVar[bool] = ContextVar("orchdash_switch_role", default=True)
+
+
 @contextmanager
-def scoped(engine: Engine, user_id: str) -> Iterator[Connection]:
+def scoped(engine: Engine, user_id: str, *, timeout_ms: int | None = None) -> Iterator[Connection]:
     """A READ ONLY transaction as ``authenticated`` with the user's JWT claims.
 
     ``set_config(..., true)`` and ``SET LOCAL`` end with the transaction, so a pooled connection
-    carries nothing to the next user.
+    carries nothing to the next user. ``timeout_ms`` overrides ORCHDASH_STATEMENT_TIMEOUT_MS.
+    Database failures leave as the errors the UI shows: :class:`~queries.errors.QueryTimeout`
+    (statement_timeout), :class:`~queries.errors.Busy` (no pooled connection free in time),
+    :class:`~queries.errors.DataUnavailable` (server unreachable or connection lost).
     """
-    claims = json.dumps({"sub": user_id, "role": "authenticated"})
-    with engine.connect() as conn, conn.begin():
+    claims = json.dumps({"sub": user_id, "role": TENANT_ROLE})
+    timeout = config.statement_timeout_ms() if timeout_ms is None else timeout_ms
+    with translated_errors(), engine.connect() as conn, conn.begin():
         conn.execute(text("SET TRANSACTION READ ONLY"))
         conn.execute(
             text(
@@ -138,10 +152,52 @@ def scoped(engine: Engine, user_id: str) -> Iterator[Connection]:
                 " set_config('request.jwt.claims', :claims, true),"
                 " set_config('request.jwt.claim.sub', :sub, true)"
             ),
-            {"timeout": str(config.statement_timeout_ms()), "claims": claims, "sub": user_id},
+            {"timeout": str(int(timeout)), "claims": claims, "sub": user_id},
         )
-        conn.execute(text("SET LOCAL ROLE authenticated"))
+        if _switch_role.get():
+            conn.execute(text("SET LOCAL ROLE authenticated"))
         yield conn
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn driver and pool failures into the dashboard's error types."""
+    try:
+        yield
+    except sa_exc.TimeoutError as exc:  # the pool's, not the server's
+        raise Busy() from exc
+    except sa_exc.DBAPIError as exc:
+        mapped = _mapped(exc.orig, lost=exc.connection_invalidated)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    except psycopg.Error as exc:  # raised by the raw driver connection (COPY)
+        mapped = _mapped(exc, lost=False)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def _mapped(orig: BaseException | None, *, lost: bool) -> Exception | None:
+    if isinstance(orig, psycopg.errors.QueryCanceled):
+        return QueryTimeout()
+    if lost or isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
+        return DataUnavailable()
+    return None
+
+
+@contextmanager
+def without_role_switch() -> Iterator[None]:
+    """Tests only: ``scoped()`` skips ``SET LOCAL ROLE``, so RLS does not apply to an owner.
+
+    Used with an engine that bypasses RLS, it leaves the explicit company filter as the only lock,
+    which the isolation tests prove holds on its own.
+    """
+    token = _switch_role.set(False)
+    try:
+        yield
+    finally:
+        _switch_role.reset(token)
 
 
 def as_role(url: str, role: str, password: str | None = None) -> str:

@@ -1,0 +1,50 @@
+"""Typed DataFrames from query results: every frame has fixed columns and dtypes, empty or not.
+
+Kinds: ``int`` (int64, never missing), ``Int64`` (nullable integer), ``float`` (float64, NaN for
+NULL), ``str`` (pandas' string dtype), ``ts`` (tz-aware timestamps in the filter's zone),
+``bool``, ``object`` (lists and dicts, as psycopg returns them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import pandas as pd
+
+Kind = Literal["int", "Int64", "float", "str", "ts", "bool", "object"]
+Columns = Mapping[str, Kind]
+
+
+def typed(records: Iterable[Mapping[Any, Any]], columns: Columns, tz: str) -> pd.DataFrame:
+    """A frame with exactly ``columns``, in their order and of their kinds."""
+    rows = list(records)
+    return pd.DataFrame(
+        {name: series([r[name] for r in rows], kind, tz) for name, kind in columns.items()}
+    )
+
+
+def empty(columns: Columns, tz: str) -> pd.DataFrame:
+    return typed([], columns, tz)
+
+
+def series(values: Sequence[Any], kind: Kind, tz: str) -> pd.Series:
+    if kind == "int":
+        return pd.Series(values, dtype="int64")
+    if kind == "Int64":
+        return pd.Series(pd.array(values, dtype="Int64"))
+    if kind == "float":
+        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    if kind == "str":
+        return pd.Series([None if _missing(v) else str(v) for v in values], dtype="str")
+    if kind == "ts":
+        stamps = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+        return stamps.dt.tz_convert(tz).dt.as_unit("us")
+    if kind == "bool":
+        return pd.Series(values, dtype="bool")
+    return pd.Series(values, dtype=object)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))

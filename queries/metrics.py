@@ -1,0 +1,397 @@
+"""One typed function per query: each runs a named SQL file in ``db.scoped()`` and returns a frame.
+
+Every function takes the engine, the user's :class:`Scope` and (mostly) :class:`Filters`, and
+applies both tenancy locks: the scoped transaction (RLS as the user) and the explicit
+``company_id = ANY(:company_ids)`` with the scope's companies intersected with the choice. When
+that intersection is empty the function answers with a correctly shaped empty frame at once.
+
+Units: durations are seconds (float), ``error_rate`` 0..1, ``handoff_efficiency`` and scores
+0..100, money as stored, counts are integers, timestamps tz-aware in the filter's zone.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import Engine, Row
+
+from queries import config, db, sqlfiles
+from queries.errors import InvalidFilter
+from queries.filters import Filters, Scope, sql_params, valid_id, valid_ids, valid_timezone
+from queries.frames import Columns, empty, typed
+
+STAGE_IDS = range(1, 41)
+
+# The measures of totals.sql, in the order the frames show them.
+MEASURES: Columns = {
+    "rows": "int",
+    "actions": "int",
+    "successes": "int",
+    "failures": "int",
+    "error_rate": "float",
+    "handoff_efficiency": "float",
+    "mean_stage_duration_s": "float",
+    "interventions": "int",
+    "approvals": "int",
+    "rejections": "int",
+    "compute_cost": "float",
+    "api_calls": "int",
+    "data_quality": "float",
+    "confidence": "float",
+}
+# Sums: zero, not NaN, where no row matches.
+_SUMS = {name for name, kind in MEASURES.items() if kind == "int"} | {"compute_cost"}
+_TOTALS: Columns = {
+    "is_current": "bool",
+    "bucket": "ts",
+    "company_id": "str",
+    "venture_id": "str",
+    "stage_id": "Int64",
+    **MEASURES,
+    "measured": "int",
+    "percentiles": "object",
+    "company": "str",
+    "venture": "str",
+}
+KPIS: Columns = {**MEASURES, **{f"prev_{name}": kind for name, kind in MEASURES.items()}}
+TREND: Columns = {"bucket": "ts", **MEASURES}
+STAGE_RATES: Columns = {"stage_id": "int", **MEASURES}
+STAGE_DURATIONS: Columns = {
+    "stage_id": "int",
+    "rows": "int",
+    "measured": "int",
+    "mean_s": "float",
+    "p10_s": "float",
+    "p25_s": "float",
+    "p50_s": "float",
+    "p75_s": "float",
+    "p90_s": "float",
+}
+_PERCENTILES = ("p10_s", "p25_s", "p50_s", "p75_s", "p90_s")
+_VENTURE: Columns = {
+    "bucket": "ts",
+    "venture_id": "str",
+    "venture": "str",
+    "company_id": "str",
+    "company": "str",
+    "rows": "int",
+    "actions": "int",
+}
+ERROR_RATES: Columns = {**_VENTURE, "error_rate": "float"}
+HANDOFF_EFFICIENCY: Columns = {**_VENTURE, "handoff_efficiency": "float"}
+CHAIRMAN_INTERVENTIONS: Columns = {
+    **_VENTURE,
+    "interventions": "int",
+    "approvals": "int",
+    "rejections": "int",
+}
+VENTURE_ATTENTION: Columns = {
+    "venture_id": "str",
+    "venture": "str",
+    "company_id": "str",
+    "company": "str",
+    "actions": "int",
+    "error_rate": "float",
+    "prev_error_rate": "float",
+    "handoff_efficiency": "float",
+    "prev_handoff_efficiency": "float",
+    "interventions": "int",
+    "score": "float",
+    "reason": "str",
+}
+# The spec's 25 columns under their names (intervals as seconds), then the names.
+METRIC_ROWS: Columns = {
+    "metric_id": "str",
+    "session_id": "str",
+    "company_id": "str",
+    "venture_id": "str",
+    "stage_id": "Int64",
+    "stage_duration": "float",
+    "handoff_efficiency": "float",
+    "error_rate": "float",
+    "action_count": "Int64",
+    "success_count": "Int64",
+    "failure_count": "Int64",
+    "agent_response_time": "float",
+    "agent_utilization": "float",
+    "agents_involved": "object",
+    "chairman_interventions": "Int64",
+    "chairman_approvals": "Int64",
+    "chairman_rejections": "Int64",
+    "compute_cost": "float",
+    "api_calls_made": "Int64",
+    "data_quality_score": "float",
+    "confidence_score": "float",
+    "recorded_at": "ts",
+    "metric_period_start": "ts",
+    "metric_period_end": "ts",
+    "metadata": "object",
+    "company": "str",
+    "venture": "str",
+}
+COMPANIES: Columns = {"company_id": "str", "company": "str"}
+VENTURES: Columns = {"venture_id": "str", "venture": "str", "company_id": "str", "company": "str"}
+MAX_LIMIT = 1_000_000
+
+
+def fetch(engine: Engine, scope: Scope, name: str, params: dict[str, Any]) -> list[Row[Any]]:
+    """Run ``queries/sql/<name>.sql`` in the user's scoped transaction; bind what it declares."""
+    statement = sqlfiles.load(name)
+    bound = {key: params[key] for key in statement._bindparams}
+    with db.scoped(engine, scope.user_id) as conn:
+        return list(conn.execute(statement, bound))
+
+
+def _records(rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in rows]
+
+
+def scope_for_user(engine: Engine, user_id: str) -> Scope:
+    """The user's scope: the companies they have ACTIVE access to, read under RLS as the user."""
+    scope = Scope(user_id=valid_id(user_id, "users"))
+    rows = fetch(engine, scope, "scope_companies", {"user_id": scope.user_id})
+    return Scope(user_id=scope.user_id, company_ids=tuple(r.company_id for r in rows))
+
+
+def companies(engine: Engine, scope: Scope) -> pd.DataFrame:
+    """``company_id, company`` of the scope, sorted by name: the choices of the Companies picker."""
+    tz = config.timezone_name()
+    if not scope.company_ids:
+        return empty(COMPANIES, tz)
+    rows = fetch(engine, scope, "companies", {"company_ids": list(scope.company_ids)})
+    return typed(_records(rows), COMPANIES, tz)
+
+
+def ventures(engine: Engine, scope: Scope, company_ids: Any = ()) -> pd.DataFrame:
+    """``venture_id, venture, company_id, company`` of the scope's companies (or of the chosen
+    ones among them), sorted by company and venture name."""
+    tz = config.timezone_name()
+    chosen = scope.companies_for(valid_ids(company_ids, "companies"))
+    if not chosen:
+        return empty(VENTURES, tz)
+    rows = fetch(engine, scope, "ventures", {"company_ids": list(chosen)})
+    return typed(_records(rows), VENTURES, tz)
+
+
+def data_range(
+    engine: Engine, scope: Scope, tz: str | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """First and last ``recorded_at`` of the scope's data, tz-aware (ORCHDASH_TIMEZONE by
+    default); ``(None, None)`` when the scope has no data."""
+    zone = ZoneInfo(valid_timezone(tz or config.timezone_name()))
+    if not scope.company_ids:
+        return None, None
+    row = fetch(engine, scope, "data_range", {"company_ids": list(scope.company_ids)})[0]
+    return (
+        row.first.astimezone(zone) if row.first else None,
+        row.last.astimezone(zone) if row.last else None,
+    )
+
+
+def _totals(
+    engine: Engine,
+    scope: Scope,
+    f: Filters,
+    *,
+    by_bucket: bool = False,
+    by_venture: bool = False,
+    by_stage: bool = False,
+    previous: bool = False,
+    with_percentiles: bool = False,
+) -> pd.DataFrame:
+    params = sql_params(scope, f)
+    if params is None:
+        return empty(_TOTALS, f.tz)
+    if previous:
+        params["prev_start_ts"] = f.previous().bounds()[0]
+    params.update(
+        by_bucket=by_bucket,
+        by_venture=by_venture,
+        by_stage=by_stage,
+        with_percentiles=with_percentiles,
+    )
+    return typed(_records(fetch(engine, scope, "totals", params)), _TOTALS, f.tz)
+
+
+def _one_row(frame: pd.DataFrame, prefix: str = "") -> dict[str, Any]:
+    """The measures of a frame of at most one row; zero counts and NaN rates when it has none."""
+    if frame.empty:
+        return {prefix + k: (0 if k in _SUMS else math.nan) for k in MEASURES}
+    first = frame.iloc[0]
+    return {prefix + k: first[k] for k in MEASURES}
+
+
+def kpis(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+    """One row: the period's totals and weighted rates, and the same prefixed ``prev_`` for the
+    previous period of equal length (:meth:`Filters.previous`).
+
+    Columns: ``rows actions successes failures error_rate handoff_efficiency
+    mean_stage_duration_s interventions approvals rejections compute_cost api_calls data_quality
+    confidence`` and ``prev_`` + each. Counts are sums (0 when nothing matches), rates are
+    weighted by action_count (NaN when no row has both), ``data_quality`` and ``confidence`` are
+    plain means of the rows' scores, ``compute_cost`` is the sum of the recorded costs.
+    """
+    totals = _totals(engine, scope, f, previous=True)
+    row = _one_row(totals[totals["is_current"]]) | _one_row(totals[~totals["is_current"]], "prev_")
+    return typed([row], KPIS, f.tz)
+
+
+def kpi_trend(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+    """The measures of :func:`kpis` per period bucket (``f.grain`` in ``f.tz``), oldest first;
+    buckets without rows are absent."""
+    totals = _totals(engine, scope, f, by_bucket=True)
+    return totals.sort_values("bucket", ignore_index=True)[list(TREND)]
+
+
+def stage_rates(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+    """The measures of :func:`kpis` per stage, all 40 stages in order (zero counts and NaN rates
+    where a stage has no rows). Rows without a stage are left out."""
+    totals = _totals(engine, scope, f, by_stage=True).dropna(subset=["stage_id"])
+    return _all_stages(totals, STAGE_RATES)
+
+
+def _all_stages(frame: pd.DataFrame, columns: Columns) -> pd.DataFrame:
+    by_stage = frame.set_index(frame["stage_id"].astype("int64"))
+    full = by_stage.reindex(STAGE_IDS)
+    full["stage_id"] = list(STAGE_IDS)
+    for name, kind in columns.items():
+        if name in _SUMS or name in ("rows", "measured"):
+            full[name] = full[name].fillna(0).astype("int64" if kind == "int" else "float64")
+    return full.reset_index(drop=True)[list(columns)]
+
+
+def stage_durations(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+    """Per stage 1..40: ``rows`` (rows of the stage), ``measured`` (of them, with a duration),
+    ``mean_s`` and the percentiles ``p10_s p25_s p50_s p75_s p90_s`` of stage_duration in seconds
+    (percentile_cont, linear interpolation; NaN where no duration was measured)."""
+    totals = _totals(engine, scope, f, by_stage=True, with_percentiles=True)
+    totals = totals.dropna(subset=["stage_id"]).rename(columns={"mean_stage_duration_s": "mean_s"})
+    for i, name in enumerate(_PERCENTILES):
+        totals[name] = [math.nan if p is None else p[i] for p in totals["percentiles"]]
+    return _all_stages(totals, STAGE_DURATIONS)
+
+
+def _per_venture(engine: Engine, scope: Scope, f: Filters, columns: Columns) -> pd.DataFrame:
+    totals = _totals(engine, scope, f, by_bucket=True, by_venture=True)
+    ordered = totals.sort_values(
+        ["bucket", "company", "venture", "company_id", "venture_id"], ignore_index=True
+    )
+    return ordered[list(columns)]
+
+
+def error_rates(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+    """Per period bucket and venture: ``actions`` and the weighted ``error_rate`` (0..1).
+
+    Columns ``bucket venture_id venture company_id company rows actions error_rate``; rows are
+    grouped by (bucket, company, venture), a NULL venture_id being a group of its own.
+    """
+    return _per_venture(engine, scope, f, ERROR_RATES)
+
+
+def handoff_efficiency(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+    """Per period bucket and venture: ``actions`` and the weighted ``handoff_efficiency``
+    (0..100); the grouping of :func:`error_rates`."""
+    return _per_venture(engine, scope, f, HANDOFF_EFFICIENCY)
+
+
+def chairman_interventions(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+    """Per period bucket and venture: sums of ``interventions approvals rejections`` (and
+    ``actions``); the grouping of :func:`error_rates`."""
+    return _per_venture(engine, scope, f, CHAIRMAN_INTERVENTIONS)
+
+
+def venture_attention(engine: Engine, scope: Scope, f: Filters, limit: int = 5) -> pd.DataFrame:
+    """The ventures that most need attention in the period, highest ``score`` first.
+
+    Over the ventures with rows in the period (and a venture id), in points of percent::
+
+        score = 100 * error_rate + (100 - handoff_efficiency)                 # the level
+              + 2 * max(0, 100 * (error_rate - prev_error_rate))              # deterioration,
+              + 2 * max(0, prev_handoff_efficiency - handoff_efficiency)      # counted double
+
+    A term whose rates are missing counts 0. ``reason`` names the largest term. Ties go to the
+    venture with more actions, then by name.
+    """
+    limit = _valid_limit(limit)
+    totals = _totals(engine, scope, f, by_venture=True, previous=True)
+    totals = totals[totals["venture_id"].notna()]
+    keys = ["company_id", "venture_id"]
+    current = totals[totals["is_current"]]
+    before = totals[~totals["is_current"]][keys + ["error_rate", "handoff_efficiency"]]
+    both = current.merge(before, on=keys, how="left", suffixes=("", "_prev"))
+    records = []
+    for r in both.to_dict("records"):
+        prev_error, prev_handoff = r["error_rate_prev"], r["handoff_efficiency_prev"]
+        score, reason = attention_score(
+            r["error_rate"], prev_error, r["handoff_efficiency"], prev_handoff
+        )
+        records.append(r | {"prev_error_rate": prev_error, "prev_handoff_efficiency": prev_handoff})
+        records[-1] |= {"score": score, "reason": reason}
+    frame = typed(records, VENTURE_ATTENTION, f.tz)
+    frame = frame.sort_values(
+        ["score", "actions", "venture", "venture_id"],
+        ascending=[False, False, True, True],
+        ignore_index=True,
+    )
+    return frame.head(limit)
+
+
+def attention_score(
+    error: float, prev_error: float, handoff: float, prev_handoff: float
+) -> tuple[float, str]:
+    """The score of :func:`venture_attention` and the reason: its largest term."""
+
+    def known(*values: float) -> bool:
+        return not any(v is None or math.isnan(v) for v in values)
+
+    terms = [
+        (100 * error if known(error) else 0.0, f"error rate {_pct(error)}"),
+        (100 - handoff if known(handoff) else 0.0, f"handoff efficiency {_pct(handoff, 1)}"),
+        (
+            2 * max(0.0, 100 * (error - prev_error)) if known(error, prev_error) else 0.0,
+            f"error rate up from {_pct(prev_error)} to {_pct(error)}",
+        ),
+        (
+            2 * max(0.0, prev_handoff - handoff) if known(handoff, prev_handoff) else 0.0,
+            f"handoff efficiency down from {_pct(prev_handoff, 1)} to {_pct(handoff, 1)}",
+        ),
+    ]
+    score = sum(t for t, _ in terms)
+    top, reason = max(terms, key=lambda t: t[0])
+    return score, reason if top > 0 else "no errors or failed handoffs"
+
+
+def _pct(value: float, scale: float = 100) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value * scale:.1f}%"
+
+
+def _valid_limit(limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidFilter(f"A row limit is a whole number from 1 to {MAX_LIMIT:,}.")
+    return limit
+
+
+def metric_rows(engine: Engine, scope: Scope, f: Filters, limit: int | None = None) -> pd.DataFrame:
+    """The raw rows the filters select, newest first (ties by metric_id), at most ``limit``.
+
+    Columns: the spec's 25 under their names, then ``company venture``. Intervals
+    (``stage_duration``, ``agent_response_time``) are float seconds, numerics floats, counts
+    nullable integers, ``agents_involved`` a list, ``metadata`` a dict, timestamps in ``f.tz``.
+    """
+    row_limit = None if limit is None else _valid_limit(limit)
+    params = sql_params(scope, f)
+    if params is None:
+        return empty(METRIC_ROWS, f.tz)
+    rows = fetch(engine, scope, "metric_rows", params | {"row_limit": row_limit})
+    return typed(_records(rows), METRIC_ROWS, f.tz)
+
+
+def count_rows(engine: Engine, scope: Scope, f: Filters) -> int:
+    """How many raw rows the filters select: what :func:`export_csv` would write."""
+    return int(_totals(engine, scope, f)["rows"].sum())
