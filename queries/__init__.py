@@ -2,6 +2,7 @@
 
 from queries.db import get_engine
 from queries.errors import Busy, DashboardError, DataUnavailable, InvalidFilter, QueryTimeout
+from queries.export import export_csv
 from queries.filters import Filters, Scope
 from queries.metrics import (
     chairman_interventions,
@@ -33,6 +34,7 @@ __all__ = [
     "count_rows",
     "data_range",
     "error_rates",
+    "export_csv",
     "get_engine",
     "handoff_efficiency",
     "kpi_trend",

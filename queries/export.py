@@ -1,0 +1,74 @@
+"""The CSV extract: the filtered raw rows streamed by COPY into a binary file, in bounded memory.
+
+The rows and their order are those of :func:`queries.metrics.metric_rows`; the SQL
+(``export_rows.sql``) writes intervals as seconds and neutralises formula prefixes in the name
+columns. This module only moves bytes: it turns COPY's record ends into ``\\r\\n`` (RFC 4180),
+leaving line breaks inside quoted cells as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from sqlalchemy import Engine
+
+from queries import config, db, sqlfiles
+from queries.filters import Filters, Scope, sql_params
+from queries.metrics import METRIC_ROWS
+
+CHUNK_BYTES = 1 << 16
+HEADER = (",".join(METRIC_ROWS) + "\r\n").encode()
+
+
+class RecordEnds:
+    """Rewrites the ``\\n`` that end CSV records as ``\\r\\n``, chunk after chunk.
+
+    A ``\\n`` ends a record when it stands outside quotes; quotes toggle that state (an escaped
+    ``""`` toggles twice), so the state carries across chunk boundaries. A quote or a newline is
+    one byte in UTF-8 and never part of another character.
+    """
+
+    def __init__(self) -> None:
+        self.quoted = False
+
+    def __call__(self, chunk: bytes) -> bytes:
+        parts = chunk.split(b'"')
+        for i, part in enumerate(parts):
+            if i:
+                self.quoted = not self.quoted
+            if not self.quoted:
+                parts[i] = part.replace(b"\n", b"\r\n")
+        return b'"'.join(parts)
+
+
+def export_csv(engine: Engine, scope: Scope, f: Filters, out: BinaryIO) -> int:
+    """Stream the rows :func:`~queries.metrics.metric_rows` would return as UTF-8 CSV into ``out``.
+
+    Same columns, same order (newest first). Intervals are seconds, numbers as stored (negative
+    ones stay numbers), ``agents_involved`` and ``metadata`` JSON, timestamps ISO 8601 in
+    ``f.tz``; name cells starting with ``= + - @``, tab, CR or ``＝ ＋ － ＠`` get a leading ``'``.
+    Lines end with ``\\r\\n``. Memory stays bounded by one chunk whatever the row count; the
+    statement timeout is ORCHDASH_EXPORT_TIMEOUT_MS. Returns the number of rows written.
+    """
+    params = sql_params(scope, f)
+    if params is None:
+        out.write(HEADER)
+        return 0
+    copy_rows = sqlfiles.load("export_rows")
+    compiled = copy_rows.compile(dialect=engine.dialect)
+    bound: dict[str, Any] = {key: params[key] for key in copy_rows._bindparams}
+    record_ends = RecordEnds()
+    with db.scoped(engine, scope.user_id, timeout_ms=config.export_timeout_ms()) as conn:
+        conn.execute(sqlfiles.load("export_session"), {"tz": f.tz})
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor:
+            pending = bytearray()
+            with cursor.copy(str(compiled), compiled.construct_params(bound)) as copy:
+                for data in copy:
+                    pending += data
+                    if len(pending) >= CHUNK_BYTES:
+                        out.write(record_ends(bytes(pending)))
+                        pending.clear()
+            out.write(record_ends(bytes(pending)))
+            return max(cursor.rowcount, 0)
