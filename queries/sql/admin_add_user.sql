@@ -1,7 +1,17 @@
--- Create a user, or set the password of an existing one (owner only).
+-- Create a user, or set the password of an existing one (owner only). No ON CONFLICT: Supabase's
+-- auth.users has no unique index on lower(email) that we could name.
 -- params: email, password_hash
-INSERT INTO auth.users (id, email, encrypted_password)
-VALUES (gen_random_uuid(), :email, :password_hash)
-ON CONFLICT (lower(email)) DO UPDATE SET encrypted_password = EXCLUDED.encrypted_password,
-                                         updated_at = now()
-RETURNING id::text
+WITH updated AS (
+    UPDATE auth.users
+    SET encrypted_password = :password_hash, updated_at = now()
+    WHERE lower(email) = lower(:email)
+    RETURNING id
+), inserted AS (
+    INSERT INTO auth.users (id, email, encrypted_password)
+    SELECT gen_random_uuid(), :email, :password_hash
+    WHERE NOT EXISTS (SELECT FROM updated)
+    RETURNING id
+)
+SELECT id::text FROM updated
+UNION ALL
+SELECT id::text FROM inserted
