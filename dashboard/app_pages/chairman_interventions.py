@@ -1,0 +1,34 @@
+"""Chairman interventions: over time, per venture, and per 100 actions."""
+
+from dashboard import charts, layout
+
+view = layout.current()
+view.header("Chairman interventions")
+view.need_access()
+
+frame = view.load("chairman_interventions")
+if frame.empty:
+    view.nothing()
+over_time = charts.interventions_time_table(frame)
+view.chart(
+    charts.interventions_over_time(
+        over_time, f"Interventions, approvals and rejections, by {view.filters.grain}"
+    ),
+    over_time,
+    "chairman-interventions",
+)
+per_venture = charts.interventions_venture_table(frame)
+counts = per_venture.drop(columns=charts.PER_100)
+view.chart(
+    charts.interventions_by_venture(counts, "Per venture"),
+    counts,
+    "chairman-interventions-by-venture",
+)
+rates = per_venture[
+    [charts.COMPANY, charts.VENTURE, charts.ACTIONS, charts.INTERVENTIONS, charts.PER_100]
+]
+view.chart(
+    charts.interventions_per_100(rates, "Interventions per 100 actions"),
+    rates,
+    "interventions-per-100-actions",
+)

@@ -1,0 +1,26 @@
+"""Export: how many rows the filters select, a preview, and a streamed `Download CSV` of all."""
+
+import streamlit as st
+
+from dashboard import format as fmt
+from dashboard import layout, tokens
+
+PREVIEW_ROWS = 100
+
+view = layout.current()
+view.header("Export")
+view.need_access()
+
+rows = view.load("count_rows")
+if not rows:
+    view.nothing()
+st.metric("Rows selected", fmt.number(rows))
+st.link_button(
+    "Download CSV",
+    tokens.export_url(view.user, view.filters),
+    type="primary",
+    icon=":material/download:",
+    help="All selected rows, streamed as CSV. The link is valid for a few minutes.",
+)
+st.subheader(f"Preview: the newest {min(rows, PREVIEW_ROWS):,} rows")
+st.dataframe(view.load("metric_rows", limit=PREVIEW_ROWS), hide_index=True, key="table-export")

@@ -1,0 +1,61 @@
+"""Overview: KPI tiles against the previous period, their trends, ventures that need attention."""
+
+import streamlit as st
+
+from dashboard import charts, export, layout
+from dashboard import format as fmt
+
+view = layout.current()
+view.header("Overview")
+view.need_access()
+
+kpis = view.load("kpis")
+if kpis.empty or fmt.is_missing(kpis["actions"].iloc[0]) or kpis["actions"].iloc[0] == 0:
+    view.nothing()
+trend = charts.trend_table(view.load("kpi_trend"))
+row = kpis.iloc[0]
+
+for start in range(0, len(charts.KPIS), 4):
+    for column, kpi in zip(st.columns(4), charts.KPIS[start : start + 4], strict=False):
+        points = trend[kpi.unit_label].dropna()
+        column.metric(
+            kpi.label,
+            kpi.shown(row[kpi.column]),
+            delta=kpi.delta(row[kpi.column], row["prev_" + kpi.column]),
+            delta_color=kpi.delta_color,
+            delta_description="vs previous period",
+            chart_data=points.tolist() if len(points) > 1 else None,
+            chart_type="area",
+            border=True,
+            help=f"Previous period: {kpi.shown(row['prev_' + kpi.column])}",
+        )
+left, right = st.columns(2)
+with left:
+    export.download_button(charts.kpi_table(kpis), view.file_name("kpis"), key="csv-kpis")
+with right:
+    export.download_button(trend, view.file_name("kpi-trend"), key="csv-kpi-trend")
+
+st.subheader("Ventures that most need attention")
+attention = charts.attention_table(view.load("venture_attention", limit=5))
+if attention.empty:
+    st.info(
+        "No venture stands out in this period: none had enough activity to compare.",
+        icon=":material/check_circle:",
+    )
+else:
+    percent = st.column_config.NumberColumn(format="%.2f %%")
+    view.table(
+        attention,
+        "ventures-attention",
+        column_config={
+            charts.ERROR_RATE: percent,
+            "Previous error rate (%)": percent,
+            charts.HANDOFF: percent,
+            "Previous handoff efficiency (%)": percent,
+            charts.ACTIONS: st.column_config.NumberColumn(format="localized"),
+        },
+    )
+st.caption(
+    "Deltas compare with the previous period of the same length; their colour says better "
+    f"(green) or worse (red). {fmt.markdown_text('Rates are weighted by actions.')}"
+)

@@ -1,0 +1,139 @@
+"""The pages' only way to the data: cached calls of ``queries``, and errors shown as messages.
+
+st.cache_data is shared by every session of the server, so each key holds the database, the
+user, the scope's companies and the filters (all passed as arguments, which is what st.cache_data
+hashes); the engine itself is left out of the key by its leading underscore. Only aggregated,
+small frames are cached, for ``TTL_S`` seconds: access that is revoked stops showing data within
+that time (and at once when the scope is recomputed, since the scope is part of every key).
+
+A failing query never shows a traceback: a DashboardError shows its own message, anything else
+is logged on the server and shown as a generic message; both offer `Retry`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, NoReturn, TypeVar
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+import queries
+from dashboard import format as fmt
+from queries import Filters, Scope
+from queries.errors import DashboardError
+
+TTL_S = 60
+GENERIC_ERROR = (
+    "Something went wrong while loading this view. It has been logged; please retry in a moment."
+)
+NO_ACCESS = (
+    "You have no access to any company yet, so there is nothing to show. "
+    "Ask an administrator to grant you access to a company."
+)
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The query functions a page may call through the cache, by name: a fixed allow-list.
+_FILTERED = (
+    "kpis",
+    "kpi_trend",
+    "stage_durations",
+    "stage_rates",
+    "error_rates",
+    "handoff_efficiency",
+    "chairman_interventions",
+    "venture_attention",
+    "metric_rows",
+    "count_rows",
+)
+
+
+def database_key(engine: Engine) -> str:
+    """Which database an engine reads, without its password: part of every cache key."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Loading…", max_entries=2_000)
+def _filtered(
+    _engine: Engine, database: str, name: str, scope: Scope, filters: Filters, options: tuple
+) -> Any:
+    if name not in _FILTERED:
+        raise ValueError(f"not a cached query: {name!r}")
+    return getattr(queries, name)(_engine, scope, filters, **dict(options))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Loading…", max_entries=1_000)
+def _scoped(_engine: Engine, database: str, name: str, scope: Scope) -> Any:
+    if name == "companies":
+        return queries.companies(_engine, scope)
+    if name == "ventures":
+        return queries.ventures(_engine, scope)
+    if name == "data_range":
+        return queries.data_range(_engine, scope)
+    raise ValueError(f"not a cached query: {name!r}")
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Show what went wrong and a `Retry` button, then stop the page; never a traceback."""
+    if isinstance(error, DashboardError):
+        st.error(fmt.markdown_text(error.user_message))
+    else:
+        _log.error("dashboard query failed", exc_info=error)
+        st.error(GENERIC_ERROR)
+    # A click reruns the page; failures are never cached, so the rerun queries again.
+    st.button("Retry", key="data_retry", type="primary")
+    st.stop()
+
+
+def guarded(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except Exception as error:  # Streamlit's own stop/rerun signals are BaseException
+        fail(error)
+
+
+def scope_for(engine: Engine, user_id: str) -> Scope:
+    """The user's scope, recomputed on every run: cheap, and revocation takes effect at once."""
+    return guarded(lambda: queries.scope_for_user(engine, user_id))
+
+
+def companies(engine: Engine, scope: Scope) -> pd.DataFrame:
+    return guarded(lambda: _scoped(engine, database_key(engine), "companies", scope))
+
+
+def ventures(engine: Engine, scope: Scope) -> pd.DataFrame:
+    return guarded(lambda: _scoped(engine, database_key(engine), "ventures", scope))
+
+
+def data_range(engine: Engine, scope: Scope) -> tuple[datetime | None, datetime | None]:
+    return guarded(lambda: _scoped(engine, database_key(engine), "data_range", scope))
+
+
+def load(engine: Engine, scope: Scope, filters: Filters, name: str, **options: Any) -> Any:
+    """``queries.<name>(engine, scope, filters, **options)``, cached and guarded."""
+    key = tuple(sorted(options.items()))
+    return guarded(lambda: _filtered(engine, database_key(engine), name, scope, filters, key))
+
+
+def empty_reason(engine: Engine, scope: Scope, filters: Filters, unfiltered: Filters) -> str:
+    """Why a view has nothing to show: no access, no data in the period, or the filters."""
+    if not scope.company_ids:
+        return NO_ACCESS
+    when = fmt.period(filters.start, filters.end)
+    narrowed = (filters.company_ids, filters.venture_ids, filters.stages) != ((), (), ())
+    if narrowed and load(engine, scope, unfiltered, "count_rows") > 0:
+        return (
+            f"The filters exclude everything: no rows for the chosen companies, ventures and "
+            f"stages from {when}. Clear some of them to see data."
+        )
+    return f"No data from {when} in the companies you can see. Choose a longer period."
+
+
+def today(tz: str) -> date:
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(tz)).date()

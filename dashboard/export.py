@@ -1,0 +1,76 @@
+"""CSV of a displayed frame that is safe to open in a spreadsheet, and file names that say what.
+
+The streamed extract of raw rows is the `/export.csv` route's (dashboard.routes); this module is
+for the small aggregated frames the pages show.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection");
+# full-width forms are included because some spreadsheets normalise them to ASCII.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+MIME = "text/csv"
+
+
+def safe_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet shows as text; numbers and dates pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _column(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series.map(_iso)
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return series
+    return series.map(lambda v: safe_cell(_iso(v)) if isinstance(v, str | date) else v)
+
+
+def _iso(value: Any) -> Any:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, datetime):
+        # Buckets are midnight in the dashboard's zone: the day is what the screen shows.
+        if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    """UTF-8 CSV (with BOM, so spreadsheets read accents) and CRLF line ends."""
+    safe = pd.DataFrame({safe_cell(str(name)): _column(frame[name]) for name in frame.columns})
+    buffer = io.StringIO()
+    safe.to_csv(buffer, index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def file_name(what: str, start: date, end: date) -> str:
+    """`error-rates_2026-08-28_2026-11-26.csv`: what, and the period it covers."""
+    slug = re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-") or "data"
+    return f"{slug}_{start.isoformat()}_{end.isoformat()}.csv"
+
+
+def download_button(table: pd.DataFrame, name: str, key: str) -> None:
+    """`Download CSV` of exactly the frame a chart or table shows."""
+    st.download_button(
+        "Download CSV",
+        data=to_csv(table),
+        file_name=name,
+        mime=MIME,
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+    )

@@ -1,0 +1,152 @@
+"""The signed-in dashboard: scope, sidebar filters, navigation, then the chosen page.
+
+``main(user)`` is called by dashboard/app.py once the sign-in gate has passed. It computes what
+every page needs into a :class:`View` and runs the page, which reads it with :func:`current`.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import data, export, filters
+from dashboard import format as fmt
+from dashboard.filters import Selection
+from queries import Filters, Scope, config, get_engine
+
+PAGES_DIR = Path(__file__).parent / "app_pages"
+# (file, title, url path, icon): the page names are part of the UI contract.
+PAGES = (
+    ("overview.py", "Overview", "overview", ":material/dashboard:"),
+    ("stage_durations.py", "Stage durations", "stage-durations", ":material/timer:"),
+    ("error_rates.py", "Error rates", "error-rates", ":material/error:"),
+    ("handoff_efficiency.py", "Handoff efficiency", "handoff-efficiency", ":material/sync_alt:"),
+    (
+        "chairman_interventions.py",
+        "Chairman interventions",
+        "chairman-interventions",
+        ":material/gavel:",
+    ),
+    ("export.py", "Export", "export", ":material/download:"),
+)
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything a page needs: who, what they may see, and what they chose."""
+
+    user: Any  # dashboard.auth.SignedIn
+    engine: Engine
+    scope: Scope
+    filters: Filters
+    selection: Selection
+    companies: pd.DataFrame
+    ventures: pd.DataFrame
+
+    @property
+    def unfiltered(self) -> Filters:
+        return filters.unfiltered(self.filters)
+
+    def load(self, name: str, **options: Any) -> Any:
+        return data.load(self.engine, self.scope, self.filters, name, **options)
+
+    def empty_reason(self) -> str:
+        return data.empty_reason(self.engine, self.scope, self.filters, self.unfiltered)
+
+    def file_name(self, what: str) -> str:
+        return export.file_name(what, self.filters.start, self.filters.end)
+
+    def header(self, title: str) -> None:
+        st.title(title)
+        st.caption(
+            f"{fmt.period(self.filters.start, self.filters.end)} · "
+            f"time zone {fmt.markdown_text(self.filters.tz)}"
+        )
+
+    def chart(self, figure: Any, table: pd.DataFrame, what: str) -> None:
+        """A chart and the `Download CSV` of the table it draws."""
+        slug = export.file_name(what, self.filters.start, self.filters.end).split("_")[0]
+        st.plotly_chart(
+            figure,
+            theme="streamlit",
+            key=f"chart-{slug}",
+            config={"displaylogo": False},
+        )
+        export.download_button(table, self.file_name(what), key=f"csv-{slug}")
+
+    def table(self, table: pd.DataFrame, what: str, **options: Any) -> None:
+        """A table and its `Download CSV`."""
+        slug = export.file_name(what, self.filters.start, self.filters.end).split("_")[0]
+        st.dataframe(table, hide_index=True, key=f"table-{slug}", **options)
+        export.download_button(table, self.file_name(what), key=f"csv-{slug}")
+
+    def need_access(self) -> None:
+        """Stop with the explained empty state when the user may see no company."""
+        if not self.scope.company_ids:
+            st.info(data.NO_ACCESS, icon=":material/lock:")
+            st.stop()
+
+    def nothing(self) -> None:
+        """Stop with the reason why there is nothing to show."""
+        st.info(fmt.markdown_text(self.empty_reason()), icon=":material/info:")
+        st.stop()
+
+
+_current: ContextVar[View] = ContextVar("orchdash_view")
+
+
+def current() -> View:
+    """The view of this run (set by ``main`` before the page runs)."""
+    try:
+        return _current.get()
+    except LookupError:
+        st.error("Open the dashboard from its start page.")
+        st.stop()
+
+
+def navigation() -> Any:
+    pages = [
+        st.Page(str(PAGES_DIR / file), title=title, url_path=path, icon=icon, default=i == 0)
+        for i, (file, title, path, icon) in enumerate(PAGES)
+    ]
+    return st.navigation(pages, position="sidebar")
+
+
+def main(user: Any) -> None:
+    tz = config.timezone_name()
+    today = data.today(tz)
+    engine = data.guarded(get_engine)
+    scope = data.scope_for(engine, user.user_id)
+    companies = data.companies(engine, scope)
+    ventures = data.ventures(engine, scope)
+    page = navigation()
+
+    def all_time() -> tuple[date, date]:
+        return filters.all_time_range(*data.data_range(engine, scope), today)
+
+    selection, (start, end) = filters.sidebar(
+        companies, ventures, today=today, tz=tz, all_time=all_time
+    )
+    notices = filters.notices()
+    if notices:
+        st.warning(filters.notice_text(notices), icon=":material/link_off:")
+    chosen = data.guarded(lambda: filters.to_filters(selection, start, end, tz))
+    _current.set(
+        View(
+            user=user,
+            engine=engine,
+            scope=scope,
+            filters=chosen,
+            selection=selection,
+            companies=companies,
+            ventures=ventures,
+        )
+    )
+    page.run()
