@@ -12,6 +12,7 @@ reports a connected session whose script is not running.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,6 +45,7 @@ APP_IDLE = (
     "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
     "[data-test-script-state='notRunning']"
 )
+_PROBE = re.compile(r"/[^/]+/_stcore/(health|host-config)$")
 
 
 def free_port() -> int:
@@ -195,7 +197,7 @@ def page(browser: Browser) -> Iterator[Page]:
         dialog.dismiss()
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
+        if message.type == "error" and not _streamlit_probe(message):
             problems.append(f"console error: {message.text}")
 
     new_page.on("dialog", on_dialog)
@@ -204,6 +206,16 @@ def page(browser: Browser) -> Iterator[Page]:
     yield new_page
     context.close()
     assert not problems, "\n".join(problems)
+
+
+def _streamlit_probe(message: ConsoleMessage) -> bool:
+    """Streamlit's own 404s when a page URL (/error-rates) is opened directly.
+
+    The frontend first tries the page's path as a base path (/error-rates/_stcore/health), then
+    the root; the failed first try is logged by the browser and is no fault of the app.
+    """
+    url = message.location.get("url", "")
+    return "status of 404" in message.text and bool(_PROBE.search(url))
 
 
 def wait_for_app(page: Page, timeout_ms: float = 60_000) -> None:
