@@ -1,0 +1,12 @@
+"""Entry of the dashboard: page config, the sign-in gate, then the signed-in layout."""
+
+import streamlit as st
+
+from dashboard import auth, layout
+
+st.set_page_config(
+    page_title="Orchestration metrics",
+    layout="wide",
+)
+user = auth.require_user()
+layout.main(user)

@@ -1,0 +1,227 @@
+"""HTTP routes served beside the Streamlit app (see server.py): session cookie, sign-out, export.
+
+- ``GET /auth/session?ticket=...&next=...`` redeems a one-time sign-in ticket for a session, sets
+  the session cookie and sends the browser on to ``next`` (a path of this app, with its query, so
+  a shared link opened while signed out shows the linked view after sign-in).
+- ``GET /auth/sso?next=...`` remembers ``next`` in a short-lived cookie and starts the OIDC
+  sign-in (``/?orchdash_sso=1``, where the app calls ``st.login``), since the identity provider
+  always returns to the app's root.
+- ``GET /auth/signout`` ends the session server-side, clears the cookies (ours and Streamlit's
+  OIDC identity cookies) and returns to the sign-in page.
+- ``GET /export.csv?token=...`` streams the CSV of an export token's filters; 403 with a plain
+  message when the token, the session or the user is not valid (any more).
+
+The session cookie is HttpOnly, SameSite=Lax, Path=/, Secure when the request came over https,
+and lives no longer than a session may.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from dashboard import sessions, tokens
+from dashboard.sessions import SessionStore
+from dashboard.streaming import ThreadedByteStream
+from queries import users
+from queries.errors import DashboardError
+
+SSO_PARAM = "orchdash_sso"
+NEXT_COOKIE_SECONDS = 600
+# Streamlit's OIDC identity cookies (and their `_<n>` chunks). They are cleared once our own
+# session exists, so that a session's expiry or sign-out is final and not undone by st.user.
+STREAMLIT_AUTH_COOKIES = ("_streamlit_user", "_streamlit_user_tokens")
+MAX_CONCURRENT_EXPORTS = 4
+NO_STORE = {"Cache-Control": "no-store"}
+
+EXPORT_REFUSED = (
+    "This download link is no longer valid: it expired, you signed out, or your access changed. "
+    "Open the Export page again and use its Download CSV button."
+)
+
+
+def safe_next(value: str | None) -> str:
+    """``value`` if it is a path of this site (with query), else the root: no open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or any(ord(c) < 0x20 for c in value):
+        return "/"
+    return value
+
+
+def _secure(request: Request) -> bool:
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
+def _cookie_options(request: Request) -> dict[str, Any]:
+    return {"httponly": True, "samesite": "lax", "path": "/", "secure": _secure(request)}
+
+
+def _clear_identity_cookies(request: Request, response: Response) -> None:
+    for name in request.cookies:
+        if any(name == base or name.startswith(base + "_") for base in STREAMLIT_AUTH_COOKIES):
+            response.delete_cookie(name, path="/", httponly=True, samesite="lax")
+
+
+class Routes:
+    """The routes over one session store and one engine (both injectable for tests)."""
+
+    def __init__(
+        self,
+        store: SessionStore | None = None,
+        engine: Callable[[], Engine] | None = None,
+        max_exports: int = MAX_CONCURRENT_EXPORTS,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._exports = threading.BoundedSemaphore(max_exports)
+
+    @property
+    def store(self) -> SessionStore:
+        return self._store or sessions.store()
+
+    def engine(self) -> Engine:
+        if self._engine is not None:
+            return self._engine()
+        from queries.db import get_engine
+
+        return get_engine()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/auth/session", self.session, methods=["GET"]),
+            Route("/auth/sso", self.sso, methods=["GET"]),
+            Route("/auth/signout", self.signout, methods=["GET"]),
+            Route(tokens.ROUTE, self.export, methods=["GET"]),
+        ]
+
+    async def session(self, request: Request) -> Response:
+        ticket = request.query_params.get("ticket", "")
+        target = safe_next(
+            request.query_params.get("next") or request.cookies.get(sessions.NEXT_COOKIE_NAME)
+        )
+        response = RedirectResponse(target, status_code=303, headers=NO_STORE)
+        response.delete_cookie(sessions.NEXT_COOKIE_NAME, path="/")
+        session = self.store.redeem_ticket(ticket) if ticket else None
+        if session is not None:
+            response.set_cookie(
+                sessions.COOKIE_NAME,
+                sessions.cookie_value(session.session_id),
+                max_age=int(self.store.max_seconds),
+                **_cookie_options(request),
+            )
+            _clear_identity_cookies(request, response)
+        return response
+
+    async def sso(self, request: Request) -> Response:
+        response = RedirectResponse(f"/?{SSO_PARAM}=1", status_code=303, headers=NO_STORE)
+        response.set_cookie(
+            sessions.NEXT_COOKIE_NAME,
+            safe_next(request.query_params.get("next")),
+            max_age=NEXT_COOKIE_SECONDS,
+            **_cookie_options(request),
+        )
+        # A stale session cookie would otherwise outlive the new sign-in's first page run.
+        self._end_cookie_session(request)
+        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        return response
+
+    async def signout(self, request: Request) -> Response:
+        self._end_cookie_session(request)
+        response = RedirectResponse("/", status_code=303, headers=NO_STORE)
+        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        response.delete_cookie(sessions.NEXT_COOKIE_NAME, path="/")
+        _clear_identity_cookies(request, response)
+        return response
+
+    def _end_cookie_session(self, request: Request) -> None:
+        sid = sessions.session_id_from_cookie(request.cookies.get(sessions.COOKIE_NAME))
+        if sid:
+            self.store.end(sid)
+
+    async def export(self, request: Request) -> Response:
+        grant = tokens.read_export_token(request.query_params.get("token", ""))
+        session = self.store.get(grant.session_id) if grant else None
+        if grant is None or session is None or session.user_id != grant.user_id:
+            return _refused()
+        if not self._exports.acquire(blocking=False):
+            return PlainTextResponse(
+                "Too many downloads at once. Please retry in a moment.",
+                status_code=503,
+                headers={**NO_STORE, "Retry-After": "10"},
+            )
+        slot = _Slot(self._exports)
+        try:
+            return await self._export_response(grant, slot)
+        except DashboardError as exc:
+            slot.release()
+            return PlainTextResponse(exc.user_message, status_code=503, headers=NO_STORE)
+        except BaseException:
+            slot.release()
+            raise
+
+    async def _export_response(self, grant: tokens.ExportGrant, slot: _Slot) -> Response:
+        import queries
+
+        engine = self.engine()
+        if not await run_in_threadpool(users.user_exists, engine, grant.user_id):
+            self.store.end_user(grant.user_id)
+            slot.release()
+            return _refused()
+        scope = await run_in_threadpool(queries.scope_for_user, engine, grant.user_id)
+        stream = ThreadedByteStream(
+            lambda out: queries.export_csv(engine, scope, grant.filters, out)
+        )
+        await stream.start()  # a failure before the first byte still gets an error status
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                stream.cancel()
+                slot.release()
+
+        f = grant.filters
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        filename = f"orchestration-metrics_{f.start}_{f.end}_{stamp}.csv"
+        return StreamingResponse(
+            body(),
+            media_type="text/csv; charset=utf-8",
+            headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+
+class _Slot:
+    """One acquired place among the concurrent exports, released exactly once."""
+
+    def __init__(self, semaphore: threading.BoundedSemaphore) -> None:
+        self._semaphore = semaphore
+        self._released = False
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._released:
+                self._released = True
+                self._semaphore.release()
+
+
+def _refused() -> Response:
+    return PlainTextResponse(EXPORT_REFUSED, status_code=403, headers=NO_STORE)
+
+
+def routes() -> list[Route]:
+    """The routes of the running app: the process's session store, the app's engine."""
+    return Routes().routes()
