@@ -29,6 +29,8 @@ INTERVENTIONS = "Interventions"
 APPROVALS = "Approvals"
 REJECTIONS = "Rejections"
 PER_100 = "Interventions per 100 actions"
+NO_VENTURE = "(no venture)"
+NO_COMPANY = "(no company)"
 
 # One theme for every figure. Backgrounds stay transparent so Streamlit's light or dark theme
 # shows through; colours come from the "streamlit" template, which Streamlit maps to the active
@@ -36,12 +38,15 @@ PER_100 = "Interventions per 100 actions"
 LAYOUT = {
     "paper_bgcolor": "rgba(0,0,0,0)",
     "plot_bgcolor": "rgba(0,0,0,0)",
-    "margin": {"l": 8, "r": 8, "t": 48, "b": 8},
-    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": None},
+    # Title at the top of the figure, the legend in a row of its own between title and plot.
+    "margin": {"l": 8, "r": 8, "t": 84, "b": 8},
+    "title": {"x": 0, "xanchor": "left", "y": 1, "yref": "container", "yanchor": "top",
+              "pad": {"t": 12, "l": 4}},
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": None,
+               "traceorder": "normal"},
     "hoverlabel": {"namelength": -1},
-    "title": {"x": 0, "xanchor": "left"},
-    "height": 420,
-}
+    "height": 440,
+}  # fmt: skip
 
 _DURATION_TICKS = (
     1, 2, 5, 10, 30,
@@ -77,6 +82,11 @@ def _period(series: pd.Series) -> pd.Series:
     return values.dt.normalize()
 
 
+def _names(series: pd.Series, missing: str) -> pd.Series:
+    """Names as text; rows without a venture (or company) form a group of their own."""
+    return series.astype(object).where(series.notna(), missing).astype(str)
+
+
 def _percent(series: pd.Series, scale: float) -> pd.Series:
     return (pd.to_numeric(series, errors="coerce") * scale).round(4)
 
@@ -90,8 +100,8 @@ def rate_table(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             PERIOD: _period(frame["bucket"]),
-            COMPANY: frame["company"].astype(str),
-            VENTURE: frame["venture"].astype(str),
+            COMPANY: _names(frame["company"], NO_COMPANY),
+            VENTURE: _names(frame["venture"], NO_VENTURE),
             ACTIONS: pd.to_numeric(frame["actions"]).astype("Int64"),
             label: _percent(frame[column], scale),
         }
@@ -140,7 +150,10 @@ _SHOWN = {
 def _counts(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Actions, interventions, approvals and rejections summed per ``by``."""
     counts = [ACTIONS, INTERVENTIONS, APPROVALS, REJECTIONS]
-    table = frame.rename(columns=_SHOWN).groupby(by, as_index=False)[counts].sum()
+    named = frame.assign(
+        company=_names(frame["company"], NO_COMPANY), venture=_names(frame["venture"], NO_VENTURE)
+    ).rename(columns=_SHOWN)
+    table = named.groupby(by, as_index=False, dropna=False)[counts].sum()
     table[counts] = table[counts].astype("Int64")
     return table
 
@@ -182,7 +195,10 @@ def rate_over_time(table: pd.DataFrame, title: str) -> go.Figure:
     short = "Error rate" if label == ERROR_RATE else "Handoff efficiency"
     fig = go.Figure()
     named = table.assign(_label=_labels(table))
-    for name, rows in named.groupby("_label", sort=True):
+    buckets = pd.Index(sorted(named[PERIOD].unique()), name=PERIOD)
+    for name, venture in named.groupby("_label", sort=True):
+        # A bucket without rows is a gap in the line, not a straight line across it.
+        rows = venture.set_index(PERIOD).reindex(buckets).reset_index()
         fig.add_trace(
             go.Scatter(
                 x=rows[PERIOD],
@@ -191,8 +207,8 @@ def rate_over_time(table: pd.DataFrame, title: str) -> go.Figure:
                 name=fmt.plotly_text(name),
                 customdata=list(
                     zip(
-                        rows[VENTURE].map(fmt.plotly_text),
-                        rows[COMPANY].map(fmt.plotly_text),
+                        rows[VENTURE].fillna(venture[VENTURE].iloc[0]).map(fmt.plotly_text),
+                        rows[COMPANY].fillna(venture[COMPANY].iloc[0]).map(fmt.plotly_text),
                         rows[ACTIONS].fillna(0).astype(int),
                         strict=True,
                     )
@@ -341,7 +357,10 @@ def interventions_by_venture(table: pd.DataFrame, title: str) -> go.Figure:
                 x=ordered[column],
                 name=column,
                 orientation="h",
-                hovertemplate=f"<b>%{{y}}</b><br>{column}: %{{x:,}}<extra></extra>",
+                customdata=ordered[COMPANY].map(fmt.plotly_text),
+                hovertemplate=(
+                    f"<b>%{{y}}</b> · %{{customdata}}<br>{column}: %{{x:,}}<extra></extra>"
+                ),
             )
         )
     fig.update_layout(barmode="stack", height=max(320, 28 * len(ordered) + 120))
@@ -363,11 +382,12 @@ def interventions_per_100(table: pd.DataFrame, title: str) -> go.Figure:
                 zip(
                     ordered[INTERVENTIONS].fillna(0).astype(int),
                     ordered[ACTIONS].fillna(0).astype(int),
+                    ordered[COMPANY].map(fmt.plotly_text),
                     strict=True,
                 )
             ),
             hovertemplate=(
-                "<b>%{y}</b><br>%{x:.2f} interventions per 100 actions<br>"
+                "<b>%{y}</b> · %{customdata[2]}<br>%{x:.2f} interventions per 100 actions<br>"
                 "%{customdata[0]:,} interventions in %{customdata[1]:,} actions<extra></extra>"
             ),
             name=PER_100,
@@ -469,8 +489,8 @@ def attention_table(frame: pd.DataFrame) -> pd.DataFrame:
     """`venture_attention` as shown: rates in percent, the reason in words."""
     return pd.DataFrame(
         {
-            VENTURE: frame["venture"].astype(str),
-            COMPANY: frame["company"].astype(str),
+            VENTURE: _names(frame["venture"], NO_VENTURE),
+            COMPANY: _names(frame["company"], NO_COMPANY),
             "Reason": frame["reason"].astype(str),
             "Score": pd.to_numeric(frame["score"]).round(2),
             ACTIONS: pd.to_numeric(frame["actions"]).astype("Int64"),

@@ -63,7 +63,7 @@ def file_name(what: str, start: date, end: date) -> str:
     return f"{slug}_{start.isoformat()}_{end.isoformat()}.csv"
 
 
-def download_button(table: pd.DataFrame, name: str, key: str) -> None:
+def download_button(table: pd.DataFrame, name: str, key: str, help: str | None = None) -> None:
     """`Download CSV` of exactly the frame a chart or table shows."""
     st.download_button(
         "Download CSV",
@@ -71,6 +71,7 @@ def download_button(table: pd.DataFrame, name: str, key: str) -> None:
         file_name=name,
         mime=MIME,
         key=key,
+        help=help or f"{name}: the {len(table):,} rows shown here.",
         on_click="ignore",
         icon=":material/download:",
     )

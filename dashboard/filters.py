@@ -285,8 +285,9 @@ def _clear_notices() -> None:
 
 def _period_changed() -> None:
     _clear_notices()
-    if st.session_state.get(KEY_PERIOD) == CUSTOM and KEY_DATES not in st.session_state:
-        st.session_state[KEY_DATES] = st.session_state.get(KEY_LAST_DATES)
+    if st.session_state.get(KEY_PERIOD) == CUSTOM and st.session_state.get(KEY_LAST_DATES):
+        # A custom range starts from the dates shown until now.
+        st.session_state[KEY_DATES] = st.session_state[KEY_LAST_DATES]
 
 
 def _seed(selection: Selection, today: date, all_time: Callable[[], DateRange]) -> None:
@@ -295,7 +296,8 @@ def _seed(selection: Selection, today: date, all_time: Callable[[], DateRange]) 
     st.session_state[KEY_STAGES] = list(selection.stages)
     st.session_state[KEY_PERIOD] = selection.period
     st.session_state[KEY_GRAIN] = selection.grain
-    st.session_state[KEY_DATES] = selected_dates(selection, today, all_time)
+    if selection.period == CUSTOM:
+        st.session_state[KEY_DATES] = selected_dates(selection, today, all_time)
 
 
 def _keep_only(key: str, options: Collection[str]) -> None:

@@ -22,19 +22,15 @@ from dashboard.filters import Selection
 from queries import Filters, Scope, config, get_engine
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
-# (file, title, url path, icon): the page names are part of the UI contract.
+# (file, title, url path): the titles are part of the UI contract. No page icons: Streamlit would
+# fetch a Material icon as favicon from fonts.gstatic.com, a third party the app never calls.
 PAGES = (
-    ("overview.py", "Overview", "overview", ":material/dashboard:"),
-    ("stage_durations.py", "Stage durations", "stage-durations", ":material/timer:"),
-    ("error_rates.py", "Error rates", "error-rates", ":material/error:"),
-    ("handoff_efficiency.py", "Handoff efficiency", "handoff-efficiency", ":material/sync_alt:"),
-    (
-        "chairman_interventions.py",
-        "Chairman interventions",
-        "chairman-interventions",
-        ":material/gavel:",
-    ),
-    ("export.py", "Export", "export", ":material/download:"),
+    ("overview.py", "Overview", "overview"),
+    ("stage_durations.py", "Stage durations", "stage-durations"),
+    ("error_rates.py", "Error rates", "error-rates"),
+    ("handoff_efficiency.py", "Handoff efficiency", "handoff-efficiency"),
+    ("chairman_interventions.py", "Chairman interventions", "chairman-interventions"),
+    ("export.py", "Export", "export"),
 )
 
 
@@ -113,8 +109,8 @@ def current() -> View:
 
 def navigation() -> Any:
     pages = [
-        st.Page(str(PAGES_DIR / file), title=title, url_path=path, icon=icon, default=i == 0)
-        for i, (file, title, path, icon) in enumerate(PAGES)
+        st.Page(str(PAGES_DIR / file), title=title, url_path=path, default=i == 0)
+        for i, (file, title, path) in enumerate(PAGES)
     ]
     return st.navigation(pages, position="sidebar")
 

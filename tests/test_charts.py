@@ -384,3 +384,23 @@ def test_attention_table_names_stay_raw_for_the_dataframe() -> None:
     assert table.loc[0, charts.ERROR_RATE] == pytest.approx(20.0)
     rows = read_csv(export.to_csv(table))
     assert rows[1][1] == "'" + HOSTILE[2]
+
+
+def test_a_bucket_without_rows_is_a_gap_in_the_line() -> None:
+    frame = rates_frame()
+    # Beacon of Other co has no rows on the middle day: its line must break there.
+    missing = frame["bucket"].eq(frame["bucket"].unique()[1]) & frame["company"].eq("Other co")
+    fig = charts.rate_over_time(charts.rate_table(frame[~missing], "error_rate"), "Gaps")
+    trace = next(t for t in fig.data if t.name == "Beacon (Other co)")
+    assert len(trace.x) == 3
+    assert math.isnan(trace.y[1]) and not math.isnan(trace.y[0]) and not math.isnan(trace.y[2])
+
+
+def test_rows_without_a_venture_are_a_named_group() -> None:
+    frame = interventions_frame()
+    frame.loc[frame["venture_id"] == "v1", ["venture_id", "venture"]] = None
+    table = charts.interventions_venture_table(frame)
+    assert charts.NO_VENTURE in set(table[charts.VENTURE])
+    assert table[charts.INTERVENTIONS].sum() == frame["interventions"].sum()
+    rates = charts.rate_table(rates_frame().assign(venture=None), "error_rate")
+    assert set(rates[charts.VENTURE]) == {charts.NO_VENTURE}

@@ -23,4 +23,8 @@ st.link_button(
     help="All selected rows, streamed as CSV. The link is valid for a few minutes.",
 )
 st.subheader(f"Preview: the newest {min(rows, PREVIEW_ROWS):,} rows")
-st.dataframe(view.load("metric_rows", limit=PREVIEW_ROWS), hide_index=True, key="table-export")
+preview = view.load("metric_rows", limit=PREVIEW_ROWS)
+# What a reader looks for first; the ids, which the CSV also has, come last.
+first = ["recorded_at", "company", "venture", "stage_id", "action_count", "error_rate"]
+preview = preview[first + [c for c in preview.columns if c not in first]]
+st.dataframe(preview, hide_index=True, key="table-export")

@@ -31,9 +31,19 @@ for start in range(0, len(charts.KPIS), 4):
         )
 left, right = st.columns(2)
 with left:
-    export.download_button(charts.kpi_table(kpis), view.file_name("kpis"), key="csv-kpis")
+    export.download_button(
+        charts.kpi_table(kpis),
+        view.file_name("kpis"),
+        key="csv-kpis",
+        help="The tiles: each measure in this period and in the previous one.",
+    )
 with right:
-    export.download_button(trend, view.file_name("kpi-trend"), key="csv-kpi-trend")
+    export.download_button(
+        trend,
+        view.file_name("kpi-trend"),
+        key="csv-kpi-trend",
+        help=f"The tiles' trends: each measure per {view.filters.grain}.",
+    )
 
 st.subheader("Ventures that most need attention")
 attention = charts.attention_table(view.load("venture_attention", limit=5))
