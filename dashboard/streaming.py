@@ -80,7 +80,12 @@ class ThreadedByteStream:
 
     def _work(self, loop: asyncio.AbstractEventLoop) -> None:
         def put(item: bytes | _End | BaseException) -> None:
-            future = asyncio.run_coroutine_threadsafe(self._queue.put(item), loop)
+            handover = self._queue.put(item)
+            try:
+                future = asyncio.run_coroutine_threadsafe(handover, loop)
+            except RuntimeError:  # the event loop is closed: nobody will read
+                handover.close()
+                raise StreamCancelled from None
             while True:
                 try:
                     future.result(timeout=_POLL_SECONDS)
@@ -100,7 +105,7 @@ class ThreadedByteStream:
         except BaseException as exc:  # handed to the reader, who re-raises it
             try:
                 put(exc)
-            except (StreamCancelled, RuntimeError):  # reader or event loop gone
+            except StreamCancelled:
                 pass
 
     async def start(self) -> None:
