@@ -182,7 +182,7 @@ def data_range(
 ) -> tuple[datetime | None, datetime | None]:
     """First and last ``recorded_at`` of the scope's data, tz-aware (ORCHDASH_TIMEZONE by
     default); ``(None, None)`` when the scope has no data."""
-    zone = ZoneInfo(valid_timezone(tz or config.timezone_name()))
+    zone = ZoneInfo(valid_timezone(config.timezone_name() if tz is None else tz))
     if not scope.company_ids:
         return None, None
     row = fetch(engine, scope, "data_range", {"company_ids": list(scope.company_ids)})[0]
