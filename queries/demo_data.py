@@ -223,9 +223,10 @@ def demo_world(rows: int = 200_000, seed: int = 42, end: dt.date | None = None) 
     activity = rng.lognormal(0.0, 0.5, n_ventures) * (SPAN_DAYS - np.maximum(launch, 0))
     session_venture = rng.choice(n_ventures, n_sessions, p=activity / activity.sum())
     # Sessions of established ventures may have begun just before the span.
-    after = np.maximum(launch[session_venture], -3.0)
-    # Busier towards the end: the density of u ** (1 / 1.3) grows with time.
-    start = after + (SPAN_DAYS - 1 / 24 - after) * rng.random(n_sessions) ** (1 / 1.3)
+    after = np.maximum(launch[session_venture], -5.0)
+    # Busier towards the end: the density of this draw grows linearly, threefold over the span.
+    growth = -0.5 + np.sqrt(0.25 + 2 * rng.random(n_sessions))
+    start = after + (SPAN_DAYS - 1 / 24 - after) * growth
     length = np.clip(rng.lognormal(np.log(2.0), 0.9, n_sessions), 1 / 24, 21)
     running = start + length >= SPAN_DAYS
     end_day = start + length
