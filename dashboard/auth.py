@@ -19,7 +19,9 @@ at all (never the case in a browser) and, like a cookie, only for a user that ex
 
 from __future__ import annotations
 
+import html
 import json
+import logging
 from functools import cache
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -40,6 +42,8 @@ SESSION_KEY = "orchdash_user"
 TITLE = "Orchestration metrics"
 BAD_CREDENTIALS = "Unknown email or wrong password."
 SESSION_ENDED = "Your session has ended. Please sign in again."
+
+log = logging.getLogger("orchdash.auth")
 
 
 @cache
@@ -79,7 +83,8 @@ def _go(url: str, label: str) -> None:
     target = json.dumps(url).replace("<", "\\u003c")  # no "</script>" inside the script
     st.html(f"<script>window.location.replace({target});</script>", unsafe_allow_javascript=True)
     # Without JavaScript the same step is one click away.
-    st.markdown(f'{label} <a href="{url}" target="_self">Continue</a>', unsafe_allow_html=True)
+    link = f'<a href="{html.escape(url)}" target="_self">Continue</a>'
+    st.markdown(f"{label} {link}", unsafe_allow_html=True)
     st.stop()
 
 
@@ -183,10 +188,14 @@ def _password_form(engine: Engine) -> None:
         st.error(exc.user_message)
         return
     if user_id is None:
-        throttle().failure(email)
+        lock = throttle().failure(email)
+        log.warning(
+            "sign-in refused for %r%s", email.strip(), f"; locked {lock:.0f} s" if lock else ""
+        )
         st.error(BAD_CREDENTIALS)
         return
     throttle().success(email)
+    log.info("signed in: %s", user_id)
     _go_signed_in(user_id, email.strip(), _current_path())
 
 

@@ -535,3 +535,17 @@ def test_returning_from_sso_after_an_ended_session_needs_a_new_sign_in(
     at.user = {"is_logged_in": True, "email": person[0]}
     at.run()
     assert at.info[0].value == SESSION_ENDED and not at.get("html")
+
+
+def test_a_database_that_is_down_gives_a_message_and_retry_never_a_traceback(
+    gate_env: Gate, monkeypatch: pytest.MonkeyPatch, person: tuple[str, str]
+) -> None:
+    # Nothing listens on port 1: connecting is refused at once.
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://orchdash_app@127.0.0.1:1/orchdash")
+    signed = injected(gate(), person[1]).run()
+    assert not signed.exception and granted(signed) is None
+    assert "cannot be reached" in signed.error[0].value
+    assert [b.label for b in signed.button] == ["Retry"]
+    at = sign_in(gate().run(), person[0], PASSWORD)
+    assert not at.exception and "cannot be reached" in at.error[0].value
+    assert not at.get("html")
