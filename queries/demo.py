@@ -93,9 +93,9 @@ def load_demo(
         conn.execute(sqlfiles.load("demo_delete_users"), {"emails": list(DEMO_PASSWORDS)})
         for statement, table in _small_tables(world, users):
             _copy(conn, statement, [table])
-        conn.execute(sqlfiles.load("demo_foreign_keys_drop"))
+        conn.execute(sqlfiles.load("demo_drop_keys_and_indexes"))
         _copy(conn, "demo_copy_metrics", metric_chunks(world), step)
-        conn.execute(sqlfiles.load("demo_foreign_keys_restore"))
+        conn.execute(sqlfiles.load("demo_restore_keys_and_indexes"))
         conn.execute(sqlfiles.load("demo_analyze"))
     return DemoSummary(
         companies=len(world.company_ids),

@@ -42,9 +42,14 @@ DATA_HASH = """
         (SELECT string_agg(concat_ws(',', id, email), '|' ORDER BY id)
            FROM auth.users WHERE email LIKE '%@demo.local')))
 """
-FOREIGN_KEYS = """
+# The loader drops and rebuilds these around its COPY: they must come back as they were.
+KEYS_AND_INDEXES = """
     SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-    WHERE conrelid = 'public.orchestration_metrics'::regclass ORDER BY conname
+    WHERE conrelid = 'public.orchestration_metrics'::regclass
+    UNION ALL
+    SELECT indexname, indexdef FROM pg_indexes
+    WHERE schemaname = 'public' AND tablename = 'orchestration_metrics'
+    ORDER BY 1
 """
 
 
@@ -366,7 +371,10 @@ def test_the_runtime_role_sees_each_account_s_active_companies_only(loaded: Load
 
 def test_loads_are_deterministic_and_replace_the_previous_demo(scratch: Engine) -> None:
     assert demo.has_demo(scratch) is False
-    keys_before = _rows(scratch, FOREIGN_KEYS)
+    keys_before = _rows(scratch, KEYS_AND_INDEXES)
+    definitions = [definition for _name, definition in keys_before]
+    assert sum(d.startswith("FOREIGN KEY") for d in definitions) == 3
+    assert sum(d.startswith("CREATE INDEX") for d in definitions) == 4
     with scratch.begin() as conn:
         conn.execute(
             text(
@@ -381,7 +389,7 @@ def test_loads_are_deterministic_and_replace_the_previous_demo(scratch: Engine) 
     assert _one(scratch, "SELECT count(*) FROM public.orchestration_metrics") == 5_000
     assert _one(scratch, "SELECT count(*) FROM auth.users WHERE email LIKE '%@demo.local'") == 2
     assert _one(scratch, "SELECT count(*) FROM auth.users WHERE email = 'kept@example.com'") == 1
-    assert _rows(scratch, FOREIGN_KEYS) == keys_before
+    assert _rows(scratch, KEYS_AND_INDEXES) == keys_before
     demo.load_demo(scratch, rows=5_000, seed=SEED + 1, end=END)
     assert _one(scratch, DATA_HASH) != first
 
@@ -393,8 +401,8 @@ def test_a_failed_load_leaves_the_previous_demo(scratch: Engine) -> None:
     def fail(done: int, total: int) -> None:
         raise RuntimeError("interrupted")
 
-    keys = _rows(scratch, FOREIGN_KEYS)
+    keys = _rows(scratch, KEYS_AND_INDEXES)
     with pytest.raises(RuntimeError, match="interrupted"):
         demo.load_demo(scratch, rows=2_000, seed=SEED + 5, end=END, progress=fail)
     assert _one(scratch, DATA_HASH) == before
-    assert _rows(scratch, FOREIGN_KEYS) == keys
+    assert _rows(scratch, KEYS_AND_INDEXES) == keys
