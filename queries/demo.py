@@ -2,8 +2,8 @@
 
 The numbers come from ``queries.demo_data``; this module writes them: in one transaction it empties
 the tenant tables, replaces the demo users, streams every table as CSV through ``COPY ... FREEZE``
-(pyarrow writes the CSV, a psycopg worker thread sends it while the next chunk is drawn) and
-analyzes the tables.
+(pyarrow writes the CSV; the next chunk is drawn while one is sent), builds orchestration_metrics'
+indexes and foreign keys once at the end, and analyzes the tables.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import datetime as dt
 import io
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import bcrypt
 import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine
 
 from queries import sqlfiles
@@ -42,6 +43,7 @@ DEMO_PASSWORDS: dict[str, str] = {
 }
 _USER_NAMESPACE = uuid.UUID("5d1c0a52-8f0e-4d0b-9a57-6f7a2b1e9c3d")
 _BCRYPT_ROUNDS = 10
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -109,23 +111,42 @@ def load_demo(
 def _copy(
     conn: Connection,
     statement: str,
-    chunks: Iterable[pa.Table],
+    tables: Iterable[pa.Table],
     on_chunk: Callable[[int], None] | None = None,
 ) -> None:
-    """COPY tables as CSV; the header goes first, and PostgreSQL checks it (HEADER match)."""
+    """COPY tables as CSV; the header goes first, and PostgreSQL checks it (HEADER match).
+
+    The next chunk is drawn and written in a worker thread while this one is sent, and
+    ``on_chunk`` is called once PostgreSQL has taken a chunk, so progress is what the server has.
+    """
     driver = conn.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
-    with driver.cursor() as cursor:
-        writer = QueuedLibpqWriter(cursor)
-        with cursor.copy(sqlfiles.load(statement).text, writer=writer) as copy:
-            header = True
-            for chunk in chunks:
-                out = io.BytesIO()
-                pa_csv.write_csv(chunk, out, pa_csv.WriteOptions(include_header=header))
-                copy.write(out.getbuffer())
-                header = False
-                if on_chunk is not None:
-                    on_chunk(chunk.num_rows)
+    with driver.cursor() as cursor, cursor.copy(sqlfiles.load(statement).text) as copy:
+        for data, rows in _ahead(_csv(tables)):
+            copy.write(data)
+            if on_chunk is not None:
+                on_chunk(rows)
+
+
+def _csv(tables: Iterable[pa.Table]) -> Iterator[tuple[memoryview, int]]:
+    header = True
+    for table in tables:
+        out = io.BytesIO()
+        pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=header))
+        header = False
+        yield out.getbuffer(), table.num_rows
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of ``items``, each drawn in a worker thread while the caller uses the last one.
+
+    numpy, pyarrow and libpq release the GIL for their work, so drawing and sending overlap.
+    """
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = worker.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = worker.submit(next, items, None)
+            yield item
 
 
 def _small_tables(world: World, users: dict[str, str]) -> list[tuple[str, pa.Table]]:
