@@ -187,12 +187,18 @@ def _empty(title: str) -> go.Figure:
     return themed(fig, title)
 
 
+def _rate(table: pd.DataFrame) -> tuple[str, str]:
+    """The rate column a table holds, and its name in hover text."""
+    if ERROR_RATE in table.columns:
+        return ERROR_RATE, "Error rate"
+    return HANDOFF, "Handoff efficiency"
+
+
 def rate_over_time(table: pd.DataFrame, title: str) -> go.Figure:
     """One line per venture across the period buckets."""
-    label = ERROR_RATE if ERROR_RATE in table.columns else HANDOFF
     if table.empty:
         return _empty(title)
-    short = "Error rate" if label == ERROR_RATE else "Handoff efficiency"
+    label, short = _rate(table)
     fig = go.Figure()
     named = table.assign(_label=_labels(table))
     buckets = pd.Index(sorted(named[PERIOD].unique()), name=PERIOD)
@@ -221,13 +227,17 @@ def rate_over_time(table: pd.DataFrame, title: str) -> go.Figure:
             )
         )
     fig.update_xaxes(title_text=PERIOD)
-    fig.update_yaxes(title_text=label, rangemode="tozero", ticksuffix=" %")
-    return themed(fig, title)
+    # Error rates from zero; handoff efficiency lives near 100 %, where the differences are.
+    rangemode = "tozero" if label == ERROR_RATE else "normal"
+    fig.update_yaxes(title_text=label, rangemode=rangemode, ticksuffix=" %")
+    themed(fig, title)
+    # One entry per venture: a column on the right, which scrolls, rather than rows that grow.
+    fig.update_layout(legend={"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1})
+    return fig
 
 
 def rate_by_stage(table: pd.DataFrame, title: str) -> go.Figure:
-    label = ERROR_RATE if ERROR_RATE in table.columns else HANDOFF
-    short = "Error rate" if label == ERROR_RATE else "Handoff efficiency"
+    label, short = _rate(table)
     fig = go.Figure(
         go.Bar(
             x=table[STAGE],

@@ -1,0 +1,353 @@
+"""The pages in Debian's Chromium, against `orchdash run` on the demo data, as the chairman.
+
+Waiting is on the app's own state: the URL the script writes, Streamlit's run state, and the
+elements a page draws. Each page is also photographed for the README (docs/screenshots/).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import pandas as pd
+import pytest
+from playwright.sync_api import Browser, Page
+from sqlalchemy import Engine
+
+import queries
+from dashboard import charts, export, layout
+from dashboard import format as fmt
+from queries import Filters, Scope, db, users
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+IDLE = (
+    "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
+    "[data-test-script-state='notRunning']"
+)
+CHAIRMAN = "chairman@demo.local"
+# title -> (url path, Plotly charts, in-page Download CSV buttons)
+PAGES = {
+    "Overview": ("", 0, 3),
+    "Stage durations": ("stage-durations", 1, 1),
+    "Error rates": ("error-rates", 2, 2),
+    "Handoff efficiency": ("handoff-efficiency", 2, 2),
+    "Chairman interventions": ("chairman-interventions", 3, 3),
+    "Export": ("export", 0, 0),
+}
+# The CSV column each chart draws, the axis it is on, and the traces that draw it (None: all).
+DRAWN: dict[str, tuple[str, str, str | None]] = {
+    "stage-durations": ("Median (s)", "y", "Median (p25–p75 spread)"),
+    "error-rates": (charts.ERROR_RATE, "y", None),
+    "error-rates-by-stage": (charts.ERROR_RATE, "y", None),
+    "handoff-efficiency": (charts.HANDOFF, "y", None),
+    "handoff-efficiency-by-stage": (charts.HANDOFF, "y", None),
+    "chairman-interventions": (charts.INTERVENTIONS, "y", charts.INTERVENTIONS),
+    "chairman-interventions-by-venture": (charts.INTERVENTIONS, "x", charts.INTERVENTIONS),
+    "interventions-per-100-actions": (charts.PER_100, "x", None),
+}
+
+# On the page's path, with the filters written back into the URL by the script.
+ON_PAGE = """path => location.pathname.replace(/[/]$/, "") === path.replace(/[/]$/, "")
+    && location.search.includes("from=")"""
+DRAWN_ALL = """([charts, downloads]) =>
+    document.querySelectorAll("[data-testid='stPlotlyChart'] .main-svg").length >= charts
+    && document.querySelectorAll("[data-testid='stDownloadButton']").length >= downloads"""
+CHART_DATA = """() => Array.from(
+    document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")
+).map(gd => gd._fullData.map(t => ({
+    name: t.name,
+    x: Array.from(t.x || [], v => (typeof v === "number" ? v : String(v))),
+    y: Array.from(t.y || [], v => (typeof v === "number" ? v : String(v))),
+})))"""
+
+
+def test_assert_pages_match_layout() -> None:
+    assert list(PAGES) == [title for _, title, _ in layout.PAGES]
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def wait_idle(page: Page) -> None:
+    page.wait_for_selector(IDLE, timeout=60_000)
+
+
+def query(page: Page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query)
+
+
+def wait_drawn(page: Page, title: str) -> None:
+    """Until the page's title and all its charts are drawn and the run has finished."""
+    path, plotly, downloads = PAGES[title]
+    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
+    page.wait_for_function(DRAWN_ALL, arg=[plotly, downloads], timeout=60_000)
+    wait_idle(page)
+    assert urlsplit(page.url).path.strip("/") == path
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+
+
+def open_page(page: Page, title: str) -> None:
+    """Through the sidebar navigation, as a reader does."""
+    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title, exact=True).click()
+    page.wait_for_function(ON_PAGE, arg="/" + PAGES[title][0], timeout=60_000)
+    wait_drawn(page, title)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    box = page.locator("[data-testid='stSidebar']").get_by_role("combobox", name=label)
+    box.click()
+    # Typing filters the (virtualised) list down to the option.
+    box.press_sequentially(option)
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def change_and_wait(page: Page, title: str, action: Any) -> None:
+    before = page.url
+    action()
+    page.keyboard.press("Escape")
+    page.wait_for_function("old => location.href !== old", arg=before, timeout=60_000)
+    wait_drawn(page, title)
+
+
+def chart_data(page: Page) -> list[list[dict[str, Any]]]:
+    return page.evaluate(CHART_DATA)
+
+
+def finite(values: list[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+
+
+def sign_in(page: Page) -> None:
+    from queries.demo import DEMO_PASSWORDS
+
+    page.get_by_label("Email").fill(CHAIRMAN)
+    page.get_by_label("Password", exact=True).fill(DEMO_PASSWORDS[CHAIRMAN])
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+# ---- the chairman's data, straight from the query layer ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chairman(app_server_process: Any) -> Iterator[tuple[Engine, Scope]]:
+    """The app's database as its runtime role, and the chairman's scope in it."""
+    pid_file = (Path(app_server_process.data_dir) / "pgdata" / "postmaster.pid").read_text()
+    lines = pid_file.splitlines()
+    port, socket_dir = lines[3].strip(), lines[4].strip()
+    url = f"postgresql+psycopg://orchdash_app@/orchdash?host={socket_dir}&port={port}"
+    engine = db.make_engine(url, pool_size=2)
+    user_id = users.user_id_for_email(engine, CHAIRMAN)
+    assert user_id
+    yield engine, queries.scope_for_user(engine, user_id)
+    engine.dispose()
+
+
+def filters_of(url: str) -> Filters:
+    params = parse_qs(urlsplit(url).query)
+    return Filters(
+        start=date.fromisoformat(params["from"][0]),
+        end=date.fromisoformat(params["to"][0]),
+        company_ids=tuple(params.get("company", [])),
+        venture_ids=tuple(params.get("venture", [])),
+        stages=tuple(int(s) for s in params.get("stage", [])),
+        grain=params["grain"][0],
+        tz=os.environ.get("ORCHDASH_TIMEZONE", "UTC"),
+    )
+
+
+def expected_tables(engine: Engine, scope: Scope, f: Filters) -> dict[str, pd.DataFrame]:
+    """What each Download CSV must hold, computed from the query layer as the chairman."""
+    per_venture = charts.interventions_venture_table(
+        queries.chairman_interventions(engine, scope, f)
+    )
+    stage_rates = queries.stage_rates(engine, scope, f)
+    return {
+        "kpis": charts.kpi_table(queries.kpis(engine, scope, f)),
+        "kpi-trend": charts.trend_table(queries.kpi_trend(engine, scope, f)),
+        "ventures-attention": charts.attention_table(
+            queries.venture_attention(engine, scope, f, limit=5)
+        ),
+        "stage-durations": charts.stage_duration_table(queries.stage_durations(engine, scope, f)),
+        "error-rates": charts.rate_table(queries.error_rates(engine, scope, f), "error_rate"),
+        "error-rates-by-stage": charts.stage_rate_table(stage_rates, "error_rate"),
+        "handoff-efficiency": charts.rate_table(
+            queries.handoff_efficiency(engine, scope, f), "handoff_efficiency"
+        ),
+        "handoff-efficiency-by-stage": charts.stage_rate_table(stage_rates, "handoff_efficiency"),
+        "chairman-interventions": charts.interventions_time_table(
+            queries.chairman_interventions(engine, scope, f)
+        ),
+        "chairman-interventions-by-venture": per_venture.drop(columns=charts.PER_100),
+        "interventions-per-100-actions": per_venture[
+            [charts.COMPANY, charts.VENTURE, charts.ACTIONS, charts.INTERVENTIONS, charts.PER_100]
+        ],
+    }
+
+
+def read_csv(data: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+# ---- tests ----------------------------------------------------------------------------------
+
+
+def test_every_page_shows_its_charts(signed_in_page: Page, app_server: str) -> None:
+    page = signed_in_page
+    wait_drawn(page, "Overview")
+    assert page.locator("[data-testid='stMetric']").count() == len(charts.KPIS)
+    # A quarter by week reads best in the README's pictures.
+    change_and_wait(page, "Overview", lambda: choose(page, "Period", "Last 90 days"))
+    page.locator("[data-testid='stSidebar']").get_by_text("Week", exact=True).click()
+    page.wait_for_function("() => location.search.includes('grain=week')", timeout=60_000)
+    wait_drawn(page, "Overview")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    for title, (path, plotly, downloads) in PAGES.items():
+        if title != "Overview":
+            open_page(page, title)
+        # The filters follow the reader from page to page, and stay in the URL.
+        assert query(page)["grain"] == ["week"]
+        assert page.locator("[data-testid='stPlotlyChart']").count() == plotly
+        assert page.locator("[data-testid='stDownloadButton']").count() == downloads
+        buttons = page.get_by_role("button", name="Download CSV")
+        links = page.get_by_role("link", name="Download CSV")
+        assert buttons.count() + links.count() >= 1
+        if title == "Export":
+            assert links.count() == 1
+            assert page.get_by_text("Rows selected").count() == 1
+        page.screenshot(path=str(SCREENSHOTS / f"{path or 'overview'}.png"))
+
+
+def test_period_and_stages_change_the_charts_and_the_url(signed_in_page: Page) -> None:
+    page = signed_in_page
+    open_page(page, "Error rates")
+    first, first_query = chart_data(page), query(page)
+    change_and_wait(page, "Error rates", lambda: choose(page, "Period", "Last 90 days"))
+    second, second_query = chart_data(page), query(page)
+    assert second_query["from"] != first_query["from"]
+    assert second_query["to"] == first_query["to"]
+    assert second != first
+    change_and_wait(page, "Error rates", lambda: choose(page, "Stages", "24"))
+    third, third_query = chart_data(page), query(page)
+    assert third_query["stage"] == ["24"]
+    assert third != second
+    # Only stage 24 is left in the per-stage chart.
+    by_stage = third[1][0]
+    assert [x for x, y in zip(by_stage["x"], by_stage["y"], strict=True) if finite([y])] == [24]
+
+    # A copied URL opens the same view in another tab...
+    copied = page.url
+    other = page.context.new_page()
+    other.goto(copied)
+    wait_drawn(other, "Error rates")
+    assert query(other) == third_query
+    assert chart_data(other) == third
+    period = other.locator("[data-testid='stSidebar']").get_by_role("combobox", name="Period")
+    assert "Last 90 days" in (period.input_value() or period.get_attribute("aria-label") or "") or (
+        other.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']")
+        .get_by_text("Last 90 days", exact=True)
+        .count()
+        == 1
+    )
+    other.close()
+
+
+def test_a_copied_url_opened_signed_out_shows_the_view_after_sign_in(
+    signed_in_page: Page, browser: Browser
+) -> None:
+    page = signed_in_page
+    open_page(page, "Chairman interventions")
+    change_and_wait(page, "Chairman interventions", lambda: choose(page, "Period", "Year to date"))
+    copied, shown = page.url, chart_data(page)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        stranger = context.new_page()
+        stranger.goto(copied)
+        sign_in(stranger)
+        wait_drawn(stranger, "Chairman interventions")
+        assert query(stranger) == query(page)
+        assert chart_data(stranger) == shown
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("title", [t for t, (_, _, d) in PAGES.items() if d])
+def test_each_download_csv_holds_the_chairmans_rows_as_shown(
+    signed_in_page: Page, chairman: tuple[Engine, Scope], title: str
+) -> None:
+    page = signed_in_page
+    engine, scope = chairman
+    if title == "Overview":
+        wait_drawn(page, title)
+    else:
+        open_page(page, title)
+    f = filters_of(page.url)
+    expected = expected_tables(engine, scope, f)
+    names = set(queries.companies(engine, scope)["company"])
+    drawn = chart_data(page)
+    buttons = page.locator("[data-testid='stDownloadButton']")
+    assert buttons.count() == PAGES[title][2]
+    for index in range(buttons.count()):
+        with page.expect_download() as info:
+            buttons.nth(index).get_by_role("button", name="Download CSV").click()
+        download = info.value
+        slug, start, end = download.suggested_filename.removesuffix(".csv").split("_")
+        assert (start, end) == (f.start.isoformat(), f.end.isoformat())
+        data = Path(download.path()).read_bytes()
+        # Exactly the chairman's data as the query layer gives it, nothing else.
+        assert data == export.to_csv(expected[slug]), slug
+        rows = read_csv(data)
+        assert rows, slug
+        if charts.COMPANY in rows[0]:
+            assert {r[charts.COMPANY].removeprefix("'") for r in rows} <= names
+        if slug in DRAWN:
+            _assert_drawn(drawn[index], rows, slug)
+    if title == "Overview":
+        _assert_tiles(page, expected["kpis"])
+
+
+def _assert_drawn(traces: list[dict[str, Any]], rows: list[dict[str, str]], slug: str) -> None:
+    """The chart shows the CSV's numbers: same total of the drawn measure, same points."""
+    column, axis, trace = DRAWN[slug]
+    shown = [v for t in traces if trace in (None, t["name"]) for v in finite(t[axis])]
+    written = finite([float(r[column]) if r[column] else math.nan for r in rows])
+    assert len(shown) == len(written), slug
+    assert sum(shown) == pytest.approx(sum(written), rel=1e-9), slug
+
+
+def _assert_tiles(page: Page, kpis: pd.DataFrame) -> None:
+    values = page.locator("[data-testid='stMetricValue']").all_inner_texts()
+    table = kpis.set_index("Measure")["This period"]
+    by_label = {k.unit_label: k for k in charts.KPIS}
+    for text, (measure, value) in zip(values, table.items(), strict=True):
+        kpi = by_label[str(measure)]
+        raw = value / 100 if kpi.kind == "ratio" else value
+        assert text.strip() == kpi.shown(raw), measure
+
+
+def test_export_streams_the_chairmans_rows(
+    signed_in_page: Page, chairman: tuple[Engine, Scope]
+) -> None:
+    page = signed_in_page
+    engine, scope = chairman
+    open_page(page, "Export")
+    f = filters_of(page.url)
+    shown = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    link = page.get_by_role("link", name="Download CSV")
+    response = page.request.get(urljoin(page.url, link.get_attribute("href") or ""))
+    assert response.ok
+    assert "attachment" in response.headers["content-disposition"]
+    rows = read_csv(response.body())
+    assert fmt.number(len(rows)) == shown.strip()
+    expected = queries.metric_rows(engine, scope, f)
+    assert {r["metric_id"] for r in rows} == set(expected["metric_id"].astype(str))
+    names = set(queries.companies(engine, scope)["company"])
+    assert {r["company"].removeprefix("'") for r in rows} <= names
