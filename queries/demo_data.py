@@ -406,8 +406,11 @@ def _metric_chunk(
     def ids(per_session: pa.Array) -> pa.Array:
         return per_session.take(pa.array(known, mask=orphan))
 
-    def nullable(values: np.ndarray, decimals: int) -> pa.Array:
-        return pa.array(np.round(values, decimals), mask=rng.random(n) < NULL_SHARE)
+    def nullable(
+        values: np.ndarray, decimals: int, undefined: np.ndarray | bool = False
+    ) -> pa.Array:
+        missing = (rng.random(n) < NULL_SHARE) | undefined
+        return pa.array(np.round(values, decimals), mask=missing)
 
     def ints(values: np.ndarray) -> pa.Array:
         return pa.array(values.astype(np.int32))
@@ -422,7 +425,7 @@ def _metric_chunk(
         "handoff_efficiency": nullable(
             np.clip(98.5 - 160 * error + rng.normal(0.0, 2.5, n), 0, 100), 2
         ),
-        "error_rate": nullable(error, 4),
+        "error_rate": nullable(error, 4, undefined=actions == 0),  # errors per action
         "action_count": ints(actions),
         "success_count": ints(actions - failures),
         "failure_count": ints(failures),

@@ -223,6 +223,7 @@ def test_figures_stay_within_their_ranges(loaded: Loaded) -> None:
             OR success_count + failure_count <> action_count
             OR chairman_approvals + chairman_rejections > chairman_interventions
             OR abs(failure_count - error_rate * action_count) > 1
+            OR (action_count = 0 AND error_rate IS NOT NULL)
             OR action_count < 0 OR compute_cost < 0 OR api_calls_made < 0
             OR stage_duration <= interval '0' OR agent_response_time <= interval '0'
             OR metric_period_start > metric_period_end OR metric_period_end > recorded_at
@@ -259,7 +260,7 @@ def test_some_values_are_missing_and_some_rows_belong_to_no_company(loaded: Load
         FROM public.orchestration_metrics
         """,
     )[0]
-    assert all(0 < share < 0.02 for share in null_shares), null_shares
+    assert all(0 < share < 0.03 for share in null_shares), null_shares
     orphans = _rows(
         e,
         """
