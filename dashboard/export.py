@@ -57,10 +57,14 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
+def slug(what: str) -> str:
+    """`Error rates` -> `error-rates`: safe in a file name and as a widget key."""
+    return re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-") or "data"
+
+
 def file_name(what: str, start: date, end: date) -> str:
     """`error-rates_2026-08-28_2026-11-26.csv`: what, and the period it covers."""
-    slug = re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-") or "data"
-    return f"{slug}_{start.isoformat()}_{end.isoformat()}.csv"
+    return f"{slug(what)}_{start.isoformat()}_{end.isoformat()}.csv"
 
 
 def download_button(table: pd.DataFrame, name: str, key: str, help: str | None = None) -> None:

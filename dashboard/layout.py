@@ -68,7 +68,7 @@ class View:
 
     def chart(self, figure: Any, table: pd.DataFrame, what: str) -> None:
         """A chart and the `Download CSV` of the table it draws."""
-        slug = export.file_name(what, self.filters.start, self.filters.end).split("_")[0]
+        slug = export.slug(what)
         st.plotly_chart(
             figure,
             theme="streamlit",
@@ -79,7 +79,7 @@ class View:
 
     def table(self, table: pd.DataFrame, what: str, **options: Any) -> None:
         """A table and its `Download CSV`."""
-        slug = export.file_name(what, self.filters.start, self.filters.end).split("_")[0]
+        slug = export.slug(what)
         st.dataframe(table, hide_index=True, key=f"table-{slug}", **options)
         export.download_button(table, self.file_name(what), key=f"csv-{slug}")
 

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,12 @@ from sqlalchemy.pool import NullPool
 from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
+import queries
 from dashboard import charts, data, filters, layout
 from dashboard import format as fmt
 from dashboard.auth import SESSION_KEY, SignedIn
+from queries import Filters, config, db, demo, schema
 from queries import admin as admin_users
-from queries import config, db, demo, schema
 from queries.errors import DataUnavailable
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -351,3 +352,42 @@ def test_an_unexpected_failure_is_logged_not_shown(
     assert [e.value for e in at.error] == [data.GENERIC_ERROR]
     assert "no_such_query" not in at.error[0].value
     assert any("dashboard query failed" in r.message for r in caplog.records)
+
+
+# ---- empty states ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("file", "title"), PAGES)
+def test_a_period_without_data_is_explained(app_env: Demo, file: str, title: str) -> None:
+    query = {"from": "1990-01-01", "to": "1990-01-31"}
+    at = open_page(app_for(app_env, CHAIRMAN, query), file)
+    assert_clean(at)
+    assert [i.value for i in at.info] == [
+        fmt.markdown_text(
+            "No data from 1 Jan 1990 – 31 Jan 1990 in the companies you can see. "
+            "Choose a longer period."
+        )
+    ]
+    assert not at.get("plotly_chart")
+
+
+def test_filters_that_exclude_everything_are_explained(app_env: Demo) -> None:
+    engine = db.make_engine(app_env.app_url, pool_size=1)
+    try:
+        scope = queries.scope_for_user(engine, app_env.users[CHAIRMAN])
+        today = date.today()
+        period = Filters(start=today - timedelta(days=6), end=today)
+        assert queries.count_rows(engine, scope, period) > 0
+        # A stage without rows this week, found through the query layer.
+        empty_stage = next(
+            s
+            for s in range(1, 41)
+            if queries.count_rows(engine, scope, replace(period, stages=(s,))) == 0
+        )
+    finally:
+        engine.dispose()
+    query = {"stage": str(empty_stage), "from": period.start.isoformat(), "to": today.isoformat()}
+    at = open_page(app_for(app_env, CHAIRMAN, query), "error_rates.py")
+    assert_clean(at)
+    assert len(at.info) == 1
+    assert at.info[0].value.startswith("The filters exclude everything")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard import charts
+from dashboard import charts, export
 from dashboard.layout import View
 
 
@@ -10,7 +10,7 @@ def rates(view: View, title: str, query: str, column: str) -> None:
     """A rate per venture over time at the chosen grain, then per stage (Error rates, Handoff)."""
     view.header(title)
     view.need_access()
-    slug = title.lower().replace(" ", "-")
+    slug = export.slug(title)
     over_time = charts.rate_table(view.load(query), column)
     if over_time.empty:
         view.nothing()
