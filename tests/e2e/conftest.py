@@ -31,6 +31,7 @@ from playwright.sync_api import (
     Dialog,
     Page,
     WebError,
+    expect,
     sync_playwright,
 )
 
@@ -127,6 +128,7 @@ def signed_in_page(page: Page, app_server: str) -> Page:
     page.goto(app_server)
     sign_in(page, CHAIRMAN, demo_password(CHAIRMAN))
     wait_signed_in(page)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     return page
 
 

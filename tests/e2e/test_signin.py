@@ -113,13 +113,12 @@ def test_sign_out_ends_the_session_in_every_tab(page: Page, app_server: str) -> 
 @pytest.fixture(scope="module")
 def oidc_provider() -> Iterator[str]:
     """oidc-provider-mock on a free local port: the person is chosen on its authorize form."""
-    import os
-
     from oidc_provider_mock import run_server_in_thread
 
-    os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")  # plain http on localhost
-    with run_server_in_thread(port=free_port()) as server:
-        yield f"http://localhost:{server.server_port}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # plain http on localhost
+        with run_server_in_thread(port=free_port()) as server:
+            yield f"http://localhost:{server.server_port}"
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +191,9 @@ def test_oidc_person_without_account_gets_no_access(
     page.get_by_role("button", name="Sign out").click()
     sign_in_form(page)
     assert not {c["name"] for c in page.context.cookies() if c["name"].startswith("_streamlit_u")}
+
+
+def test_sign_in_from_the_root_lands_on_the_overview(signed_in_page: Page) -> None:
+    expect(signed_in_page.get_by_text(f"Signed in as {CHAIRMAN}")).to_be_visible()
+    expect(signed_in_page.get_by_role("link", name="Export")).to_be_visible()
+    assert urlsplit(signed_in_page.url).path == "/"
