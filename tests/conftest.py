@@ -17,6 +17,9 @@ from sqlalchemy.pool import NullPool
 
 from queries import config, db, schema
 
+# Fixtures of the query tests' shared world (world, world_app_url, world_app).
+pytest_plugins = ["metrics_world"]
+
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
