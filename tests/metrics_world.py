@@ -14,9 +14,10 @@ America/New_York (both sides of its DST change) and Asia/Kolkata.
 from __future__ import annotations
 
 import json
+import os
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -24,10 +25,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
+import pytest
+from hypothesis import strategies as st
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from queries import schema
+from queries import Filters, config, db, schema
+from queries.filters import GRAINS
 
 SEED = 20260101
 FIRST_DAY = date(2025, 12, 20)
@@ -81,6 +85,26 @@ class World:
 
 
 _worlds: dict[int, World] = {}
+
+
+# Fixtures for the test modules to import: the world is built once, whichever module asks first.
+@pytest.fixture(scope="session")
+def world(new_database: Callable[[str], str]) -> World:
+    return build(new_database)
+
+
+@pytest.fixture(scope="module")
+def world_app_url(world: World) -> str:
+    """The world's database as the app's runtime role (world_app: its engine)."""
+    return db.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+
+
+@pytest.fixture(scope="module")
+def world_app(world_app_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(world_app_url)
+    yield engine
+    engine.dispose()
+
 
 INSERT_METRIC = """
     INSERT INTO orchestration_metrics (
@@ -290,6 +314,37 @@ def _frame(
         for v, c in zip(frame["venture_id"], frame["company_id"], strict=True)
     ]
     return frame
+
+
+# ---------------------------------------------------------------- drawing filters
+
+GHOST_COMPANY = "00000000-0000-4000-8000-00000000c0de"
+GHOST_VENTURE = "00000000-0000-4000-8000-0000000000fe"
+# Weighted towards the user who sees most; the others see one company, or nothing.
+DRAWN_USERS = ("multi", "multi", "multi", "single", "hostile", "inactive", "none")
+
+
+@st.composite
+def choices(draw: st.DrawFn, world: World) -> tuple[str, Filters]:
+    """A user id and filters: periods in and around the data, companies and ventures of their
+    own, of others and unknown, stages, every grain and zone."""
+    user = world.users[draw(st.sampled_from(DRAWN_USERS))]
+    start = draw(st.dates(FIRST_DAY - timedelta(days=10), LAST_DAY))
+    end = start + timedelta(days=draw(st.integers(0, 80)))
+
+    def some(values: tuple[Any, ...], size: int) -> st.SearchStrategy[tuple[Any, ...]]:
+        picks = st.lists(st.sampled_from(values), max_size=size, unique=True).map(tuple)
+        return st.one_of(st.just(()), picks)
+
+    return user, Filters(
+        start=start,
+        end=end,
+        company_ids=draw(some((*world.all_company_ids, GHOST_COMPANY), 3)),
+        venture_ids=draw(some((*world.ventures["venture_id"], GHOST_VENTURE), 4)),
+        stages=draw(some(tuple(range(1, 41)), 6)),
+        grain=draw(st.sampled_from(GRAINS)),
+        tz=draw(st.sampled_from(TIMEZONES)),
+    )
 
 
 # ---------------------------------------------------------------- the expected figures

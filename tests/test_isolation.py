@@ -10,7 +10,6 @@ figures computed from the raw rows.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -45,21 +44,10 @@ FRAMES: dict[str, Callable[[Engine, Scope, Filters], pd.DataFrame]] = {
 }
 
 
-@pytest.fixture(scope="session")
-def world(new_database: Callable[[str], str]) -> mw.World:
-    return mw.build(new_database)
-
-
 @pytest.fixture(scope="module")
-def app_url(world: mw.World) -> str:
-    return db.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
-
-
-@pytest.fixture(scope="module")
-def app(app_url: str) -> Iterator[Engine]:
-    engine = db.make_engine(app_url)
-    yield engine
-    engine.dispose()
+def app(world_app: Engine) -> Engine:
+    """The world's database as the app's runtime role."""
+    return world_app
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +97,7 @@ def test_rls_alone_keeps_each_user_inside_their_companies(
     for f in FILTERS:
         alone = results(app, widened(world, user), f)
         assert seen_companies(alone) <= world.active(uid)
+        assert (alone["count_rows"] > 0) == bool(world.active(uid)) or f != WHOLE
         assert_same_results(alone, results(app, queries.scope_for_user(app, uid), f))
 
 
@@ -124,6 +113,7 @@ def test_the_company_filter_alone_keeps_each_user_inside_their_companies(
         for f in FILTERS:
             alone = results(owner, scope, f)
             assert seen_companies(alone) <= world.active(uid)
+            assert (alone["count_rows"] > 0) == bool(world.active(uid)) or f != WHOLE
             assert_same_results(alone, both[f])
 
 
@@ -218,9 +208,11 @@ SESSION_STATE = """
 """
 
 
-def test_a_pool_of_one_carries_no_claims_to_the_next_user(app_url: str, world: mw.World) -> None:
-    engine = db.make_engine(app_url, pool_size=1, max_overflow=0)
-    reference = db.make_engine(app_url)
+def test_a_pool_of_one_carries_no_claims_to_the_next_user(
+    world_app_url: str, world: mw.World
+) -> None:
+    engine = db.make_engine(world_app_url, pool_size=1, max_overflow=0)
+    reference = db.make_engine(world_app_url)
     try:
         with engine.connect() as conn:
             clean = conn.execute(text(SESSION_STATE)).one()
@@ -259,8 +251,8 @@ def test_statement_timeout_is_query_timeout(app: Engine, world: mw.World) -> Non
         conn.execute(text("SELECT pg_sleep(5)"))
 
 
-def test_an_exhausted_pool_is_busy(app_url: str, world: mw.World) -> None:
-    engine = db.make_engine(app_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+def test_an_exhausted_pool_is_busy(world_app_url: str, world: mw.World) -> None:
+    engine = db.make_engine(world_app_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
     scope = Scope(user_id=world.users["multi"], company_ids=world.all_company_ids)
     try:
         with db.scoped(engine, scope.user_id), pytest.raises(Busy):

@@ -8,9 +8,8 @@ never reads the database and never calls the code under test.
 from __future__ import annotations
 
 import math
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,51 +22,18 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 import queries
-from queries import Filters, Scope, config, db
+from queries import Filters, Scope, db
 from queries.errors import DataUnavailable
-from queries.filters import GRAINS
 
 GIVEN = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-GHOST_COMPANY = "00000000-0000-4000-8000-00000000c0de"
-GHOST_VENTURE = "00000000-0000-4000-8000-0000000000fe"
-USERS = ("multi", "multi", "multi", "single", "hostile", "inactive", "none")
-
-
-@pytest.fixture(scope="session")
-def world(new_database: Callable[[str], str]) -> mw.World:
-    return mw.build(new_database)
 
 
 @pytest.fixture(scope="module")
-def app(world: mw.World) -> Iterator[Engine]:
-    engine = db.make_engine(
-        db.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
-    )
-    yield engine
-    engine.dispose()
-
-
-@st.composite
-def choices(draw: st.DrawFn, world: mw.World) -> tuple[str, Filters]:
-    user = world.users[draw(st.sampled_from(USERS))]
-    start = draw(st.dates(mw.FIRST_DAY - timedelta(days=10), mw.LAST_DAY))
-    end = start + timedelta(days=draw(st.integers(0, 80)))
-
-    def some(values: tuple[Any, ...], size: int) -> st.SearchStrategy[tuple[Any, ...]]:
-        picks = st.lists(st.sampled_from(values), max_size=size, unique=True).map(tuple)
-        return st.one_of(st.just(()), picks)
-
-    return user, Filters(
-        start=start,
-        end=end,
-        company_ids=draw(some((*world.all_company_ids, GHOST_COMPANY), 3)),
-        venture_ids=draw(some((*world.ventures["venture_id"], GHOST_VENTURE), 4)),
-        stages=draw(some(tuple(range(1, 41)), 6)),
-        grain=draw(st.sampled_from(GRAINS)),
-        tz=draw(st.sampled_from(mw.TIMEZONES)),
-    )
+def app(world_app: Engine) -> Engine:
+    """The world's database as the app's runtime role."""
+    return world_app
 
 
 def rows_for(world: mw.World, user: str, f: Filters, start: date | None = None) -> pd.DataFrame:
@@ -145,7 +111,7 @@ def test_pickers_and_data_range(app: Engine, world: mw.World) -> None:
             assert str(first.tzinfo) == "Asia/Kolkata"
     multi = scope_of(app, world.users["multi"])
     acme = world.companies["acme"]
-    only_acme = queries.ventures(app, multi, company_ids=[acme.upper(), GHOST_COMPANY])
+    only_acme = queries.ventures(app, multi, company_ids=[acme.upper(), mw.GHOST_COMPANY])
     assert set(only_acme["company_id"]) == {acme}
     assert queries.ventures(app, multi, company_ids=[world.companies["umbrella"]]).empty
 
@@ -153,7 +119,7 @@ def test_pickers_and_data_range(app: Engine, world: mw.World) -> None:
 @GIVEN
 @given(data=st.data())
 def test_kpis(app: Engine, world: mw.World, data: st.DataObject) -> None:
-    user, f = data.draw(choices(world))
+    user, f = data.draw(mw.choices(world))
     prev_start, _ = mw.previous_period(f.start, f.end)
     current = mw.measures(rows_for(world, user, f))
     before = mw.measures(rows_for(world, user, f, start=prev_start))
@@ -164,7 +130,7 @@ def test_kpis(app: Engine, world: mw.World, data: st.DataObject) -> None:
 @GIVEN
 @given(data=st.data())
 def test_kpi_trend(app: Engine, world: mw.World, data: st.DataObject) -> None:
-    user, f = data.draw(choices(world))
+    user, f = data.draw(mw.choices(world))
     rows = rows_for(world, user, f)
     rows = rows.assign(bucket=mw.buckets(rows["recorded_at"], f.grain, f.tz))
     expected = sorted(grouped(rows, ["bucket"]), key=lambda r: r["bucket"])
@@ -188,7 +154,7 @@ def _stage_expectation(rows: pd.DataFrame, stage: int) -> dict[str, Any]:
 @GIVEN
 @given(data=st.data())
 def test_stage_durations(app: Engine, world: mw.World, data: st.DataObject) -> None:
-    user, f = data.draw(choices(world))
+    user, f = data.draw(mw.choices(world))
     rows = rows_for(world, user, f)
     expected = [_stage_expectation(rows, s) for s in range(1, 41)]
     assert_rows(queries.stage_durations(app, scope_of(app, user), f), expected)
@@ -197,7 +163,7 @@ def test_stage_durations(app: Engine, world: mw.World, data: st.DataObject) -> N
 @GIVEN
 @given(data=st.data())
 def test_stage_rates(app: Engine, world: mw.World, data: st.DataObject) -> None:
-    user, f = data.draw(choices(world))
+    user, f = data.draw(mw.choices(world))
     rows = rows_for(world, user, f)
     expected = [{"stage_id": s} | mw.measures(rows[rows["stage_id"] == s]) for s in range(1, 41)]
     assert_rows(queries.stage_rates(app, scope_of(app, user), f), expected)
@@ -215,7 +181,7 @@ PER_VENTURE: dict[str, Callable[..., pd.DataFrame]] = {
 def test_per_bucket_and_venture(
     app: Engine, world: mw.World, data: st.DataObject, measure: str
 ) -> None:
-    user, f = data.draw(choices(world))
+    user, f = data.draw(mw.choices(world))
     rows = rows_for(world, user, f)
     rows = rows.assign(bucket=mw.buckets(rows["recorded_at"], f.grain, f.tz))
     keys = ["bucket", "company_id", "venture_id", "company", "venture"]
@@ -238,7 +204,7 @@ def test_per_bucket_and_venture(
 @GIVEN
 @given(data=st.data(), limit=st.sampled_from([1, 3, 1000]))
 def test_venture_attention(app: Engine, world: mw.World, data: st.DataObject, limit: int) -> None:
-    user, f = data.draw(choices(world))
+    user, f = data.draw(mw.choices(world))
     prev_start, _ = mw.previous_period(f.start, f.end)
     now = rows_for(world, user, f)
     before = rows_for(world, user, f, start=prev_start)
@@ -299,7 +265,7 @@ def test_venture_attention_reasons() -> None:
 def test_metric_rows_and_count(
     app: Engine, world: mw.World, data: st.DataObject, limit: int | None
 ) -> None:
-    user, f = data.draw(choices(world))
+    user, f = data.draw(mw.choices(world))
     rows = rows_for(world, user, f).sort_values(["recorded_at", "metric_id"], ascending=False)
     scope = scope_of(app, user)
     assert queries.count_rows(app, scope, f) == len(rows)
