@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 import queries
-from queries import Filters, Scope
+from queries import Filters, Scope, db
 from queries.export import CHUNK_BYTES, HEADER, RecordEnds
 
 WHOLE = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="Asia/Kolkata")
@@ -219,3 +219,32 @@ def test_empty_scope_writes_the_header_only(app: Engine, world: mw.World) -> Non
     scope = queries.scope_for_user(app, world.users["single"])
     before = Filters(start=date(2001, 1, 1), end=date(2001, 1, 2))  # selects no row
     assert export(app, scope, before) == (0, HEADER)  # what COPY writes, header and all
+
+
+class GoesAway(io.RawIOBase):
+    """A download whose reader leaves after the first chunk."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise BrokenPipeError("the reader went away")
+
+
+def test_a_reader_leaving_mid_export_leaves_the_pooled_connection_clean(
+    app: Engine, world_app_url: str, world: mw.World
+) -> None:
+    engine = db.make_engine(world_app_url, pool_size=1, max_overflow=0)
+    scope = Scope(user_id=world.users["multi"], company_ids=world.all_company_ids)
+    state = text("SELECT pg_backend_pid(), current_user, current_setting('TimeZone')")
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(state).one()
+        assert before[2] != WHOLE.tz  # the export's zone would show if it leaked
+        with pytest.raises(BrokenPipeError):
+            queries.export_csv(engine, scope, WHOLE, GoesAway())  # type: ignore[arg-type]
+        with engine.connect() as conn:
+            assert conn.execute(state).one() == before
+        assert queries.count_rows(engine, scope, WHOLE) == queries.count_rows(app, scope, WHOLE)
+    finally:
+        engine.dispose()
