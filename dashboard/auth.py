@@ -28,12 +28,13 @@ from urllib.parse import quote, urlencode, urlsplit
 import streamlit as st
 from sqlalchemy import Engine
 
+from dashboard import format as fmt
 from dashboard import sessions
 from dashboard.routes import SSO_PARAM
 from dashboard.sessions import SignedIn
 from dashboard.throttle import Throttle
 from queries import users
-from queries.db import get_engine
+from queries.db import get_engine, translated_errors
 from queries.errors import DashboardError
 
 __all__ = ["SESSION_KEY", "SignedIn", "require_user"]
@@ -119,7 +120,8 @@ def _session_user(engine: Engine) -> tuple[SignedIn | None, bool]:
 def require_user() -> SignedIn:
     """The signed-in user; otherwise the sign-in page is drawn and the run stops here."""
     try:
-        engine = _engine()
+        with translated_errors():  # the embedded server may be unreachable too
+            engine = _engine()
         user, presented = _session_user(engine)
     except DashboardError as exc:
         _unavailable(exc)
@@ -130,7 +132,7 @@ def require_user() -> SignedIn:
         st.stop()
     st.session_state[SESSION_KEY] = user
     with st.sidebar:
-        st.caption(f"Signed in as {user.email}")
+        st.caption(f"Signed in as {fmt.markdown_text(user.email)}")
         if st.button("Sign out", key="orchdash-sign-out", icon=":material/logout:"):
             sessions.store().end(user.session_id)
             st.session_state.pop(SESSION_KEY, None)
@@ -210,9 +212,10 @@ def _oidc_signed_in(engine: Engine) -> None:
     if user_id is not None:
         # The next path was remembered by /auth/sso in a cookie the route reads.
         _go_signed_in(user_id, str(email), None)
+    shown = fmt.markdown_text(email or "an unknown user")
     st.title("No access")
     st.write(
-        f"You are signed in with your organisation as **{email or 'an unknown user'}**, but "
+        f"You are signed in with your organisation as **{shown}**, but "
         "this address has no account on this dashboard. If you think it should, please ask "
         "the dashboard's administrator to add it."
     )
