@@ -69,9 +69,12 @@ class _Ticket:
 
 def _duration_from_env(name: str, default: float, unit_seconds: float) -> float:
     raw = os.environ.get(name, "").strip()
-    value = float(raw) if raw else default
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {raw!r}.")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number, not {raw!r}.")
     return value * unit_seconds
 
 

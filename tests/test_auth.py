@@ -216,9 +216,10 @@ def test_expiry_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("ORCHDASH_SESSION_IDLE_MINUTES", "5")
     monkeypatch.setenv("ORCHDASH_SESSION_MAX_HOURS", "0.5")
     assert (sessions.idle_seconds(), sessions.max_seconds()) == (300, 1800)
-    monkeypatch.setenv("ORCHDASH_SESSION_IDLE_MINUTES", "0")
-    with pytest.raises(ValueError):
-        sessions.idle_seconds()
+    for bad in ("0", "-5", "abc", "inf", "nan"):
+        monkeypatch.setenv("ORCHDASH_SESSION_IDLE_MINUTES", bad)
+        with pytest.raises(ValueError, match="positive number"):
+            sessions.idle_seconds()
     monkeypatch.delenv("ORCHDASH_SESSION_IDLE_MINUTES")
     monkeypatch.delenv("ORCHDASH_SESSION_MAX_HOURS")
     assert (sessions.idle_seconds(), sessions.max_seconds()) == (1800, 43200)
