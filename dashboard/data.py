@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 import queries
 from dashboard import format as fmt
 from queries import Filters, Scope
-from queries.errors import DashboardError
+from queries.errors import DashboardError, InvalidFilter
 
 TTL_S = 60
 GENERIC_ERROR = (
@@ -79,6 +79,10 @@ def _scoped(_engine: Engine, database: str, name: str, scope: Scope) -> Any:
 
 def fail(error: BaseException) -> NoReturn:
     """Show what went wrong and a `Retry` button, then stop the page; never a traceback."""
+    if isinstance(error, InvalidFilter):
+        # Retrying the same filters cannot help: say what to change instead.
+        st.error(fmt.markdown_text(error.user_message) + " Change the filters in the sidebar.")
+        st.stop()
     if isinstance(error, DashboardError):
         st.error(fmt.markdown_text(error.user_message))
     else:

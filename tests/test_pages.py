@@ -391,3 +391,14 @@ def test_filters_that_exclude_everything_are_explained(app_env: Demo) -> None:
     assert_clean(at)
     assert len(at.info) == 1
     assert at.info[0].value.startswith("The filters exclude everything")
+
+
+def test_filters_the_query_layer_refuses_are_explained_without_retry(app_env: Demo) -> None:
+    # The previous period of this one would begin before 1970: the KPIs cannot compare.
+    query = {"from": "1971-01-01", "to": "2026-01-01"}
+    at = open_page(app_for(app_env, CHAIRMAN, query), "overview.py")
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "1970" in at.error[0].value
+    assert at.error[0].value.endswith("Change the filters in the sidebar.")
+    assert "Retry" not in [b.label for b in at.button]

@@ -10,28 +10,25 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterator
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pandas as pd
 import pytest
+from harness import CHAIRMAN, AppServer, demo_password, sign_in, wait_for_app
 from playwright.sync_api import Browser, Page
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 import queries
 from dashboard import charts, export, layout
 from dashboard import format as fmt
-from queries import Filters, Scope, db, users
+from queries import Filters, Scope, config, db, users
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-IDLE = (
-    "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
-    "[data-test-script-state='notRunning']"
-)
-CHAIRMAN = "chairman@demo.local"
 # title -> (url path, Plotly charts, in-page Download CSV buttons)
 PAGES = {
     "Overview": ("", 0, 3),
@@ -75,10 +72,6 @@ def test_assert_pages_match_layout() -> None:
 # ---- helpers --------------------------------------------------------------------------------
 
 
-def wait_idle(page: Page) -> None:
-    page.wait_for_selector(IDLE, timeout=60_000)
-
-
 def query(page: Page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
@@ -88,7 +81,7 @@ def wait_drawn(page: Page, title: str) -> None:
     path, plotly, downloads = PAGES[title]
     page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
     page.wait_for_function(DRAWN_ALL, arg=[plotly, downloads], timeout=60_000)
-    wait_idle(page)
+    wait_for_app(page)
     assert urlsplit(page.url).path.strip("/") == path
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
@@ -125,28 +118,27 @@ def finite(values: list[Any]) -> list[float]:
     return [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
 
 
-def sign_in(page: Page) -> None:
-    from queries.demo import DEMO_PASSWORDS
-
-    page.get_by_label("Email").fill(CHAIRMAN)
-    page.get_by_label("Password", exact=True).fill(DEMO_PASSWORDS[CHAIRMAN])
-    page.get_by_role("button", name="Sign in", exact=True).click()
-
-
 # ---- the chairman's data, straight from the query layer ------------------------------------
 
 
-@pytest.fixture(scope="module")
-def chairman(app_server_process: Any) -> Iterator[tuple[Engine, Scope]]:
-    """The app's database as its runtime role, and the chairman's scope in it."""
-    pid_file = (Path(app_server_process.data_dir) / "pgdata" / "postmaster.pid").read_text()
-    lines = pid_file.splitlines()
+def database_url(server: AppServer, role: str = config.APP_ROLE) -> str:
+    """The URL of a running server's embedded database (socket and port from postmaster.pid)."""
+    lines = (Path(server.data_dir) / "pgdata" / "postmaster.pid").read_text().splitlines()
     port, socket_dir = lines[3].strip(), lines[4].strip()
-    url = f"postgresql+psycopg://orchdash_app@/orchdash?host={socket_dir}&port={port}"
-    engine = db.make_engine(url, pool_size=2)
+    return f"postgresql+psycopg://{role}@/{config.DATABASE_NAME}?host={socket_dir}&port={port}"
+
+
+def chairman_of(engine: Engine) -> Scope:
     user_id = users.user_id_for_email(engine, CHAIRMAN)
     assert user_id
-    yield engine, queries.scope_for_user(engine, user_id)
+    return queries.scope_for_user(engine, user_id)
+
+
+@pytest.fixture(scope="module")
+def chairman(app_server_process: AppServer) -> Iterator[tuple[Engine, Scope]]:
+    """The app's database as its runtime role, and the chairman's scope in it."""
+    engine = db.make_engine(database_url(app_server_process), pool_size=2)
+    yield engine, chairman_of(engine)
     engine.dispose()
 
 
@@ -271,7 +263,7 @@ def test_a_copied_url_opened_signed_out_shows_the_view_after_sign_in(
     try:
         stranger = context.new_page()
         stranger.goto(copied)
-        sign_in(stranger)
+        sign_in(stranger, CHAIRMAN, demo_password(CHAIRMAN))
         wait_drawn(stranger, "Chairman interventions")
         assert query(stranger) == query(page)
         assert chart_data(stranger) == shown
@@ -327,10 +319,10 @@ def _assert_tiles(page: Page, kpis: pd.DataFrame) -> None:
     values = page.locator("[data-testid='stMetricValue']").all_inner_texts()
     table = kpis.set_index("Measure")["This period"]
     by_label = {k.unit_label: k for k in charts.KPIS}
-    for text, (measure, value) in zip(values, table.items(), strict=True):
+    for shown, (measure, value) in zip(values, table.items(), strict=True):
         kpi = by_label[str(measure)]
         raw = value / 100 if kpi.kind == "ratio" else value
-        assert text.strip() == kpi.shown(raw), measure
+        assert shown.strip() == kpi.shown(raw), measure
 
 
 def test_export_streams_the_chairmans_rows(
@@ -351,3 +343,63 @@ def test_export_streams_the_chairmans_rows(
     assert {r["metric_id"] for r in rows} == set(expected["metric_id"].astype(str))
     names = set(queries.companies(engine, scope)["company"])
     assert {r["company"].removeprefix("'") for r in rows} <= names
+
+
+HOSTILE_COMPANY = "<img src=x onerror=alert(1)>"
+HOSTILE_VENTURES = ("[x](javascript:alert(1))", '=HYPERLINK("http://example.com","y")')
+
+
+def test_hostile_names_stay_plain_text(
+    start_app_server: Callable[..., AppServer], page: Page
+) -> None:
+    """Company and venture names that are HTML, Markdown and formulas, on every page.
+
+    A server of its own, renamed before anyone looks, so no cache holds the old names and the
+    README's pictures keep the friendly ones. A dialog (alert) fails the test by the page fixture.
+    """
+    server = start_app_server(env={"ORCHDASH_DEMO_ROWS": "5000"})
+    app = db.make_engine(database_url(server), pool_size=1)
+    owner = create_engine(database_url(server, "postgres"), poolclass=NullPool)
+    try:
+        scope = chairman_of(app)
+        company = queries.companies(app, scope)["company_id"].iloc[0]
+        ventures = queries.ventures(app, scope, (company,))["venture_id"].iloc[:2]
+        with owner.begin() as conn:
+            conn.execute(
+                text("UPDATE public.companies SET name = :name WHERE id = :id"),
+                {"name": HOSTILE_COMPANY, "id": company},
+            )
+            for venture, name in zip(ventures, HOSTILE_VENTURES, strict=True):
+                conn.execute(
+                    text("UPDATE public.ventures SET name = :name WHERE id = :id"),
+                    {"name": name, "id": venture},
+                )
+    finally:
+        app.dispose()
+        owner.dispose()
+
+    # The demo spans 18 months up to today: take them all.
+    start, end = date.today() - timedelta(days=600), date.today()
+    page.goto(f"{server.url}/error-rates?company={company}&from={start}&to={end}&grain=month")
+    sign_in(page, CHAIRMAN, demo_password(CHAIRMAN))
+    wait_drawn(page, "Error rates")
+    # The chosen company, by its name, as text.
+    tag = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
+    assert HOSTILE_COMPANY in tag.inner_text()
+    # The ventures' names are legend entries in the chart, as text.
+    legend = page.locator("[data-testid='stPlotlyChart'] .legendtext").evaluate_all(
+        "texts => texts.map(t => t.textContent)"
+    )
+    assert set(HOSTILE_VENTURES) <= set(legend)
+    for title in PAGES:
+        if title != "Error rates":
+            open_page(page, title)
+        assert page.locator("img[src='x']").count() == 0
+        assert page.locator("a[href^='javascript']").count() == 0
+    # In a spreadsheet the formula stays text.
+    open_page(page, "Error rates")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download CSV").first.click()
+    rows = read_csv(Path(info.value.path()).read_bytes())
+    assert {r[charts.COMPANY] for r in rows} == {HOSTILE_COMPANY}
+    assert "'" + HOSTILE_VENTURES[1] in {r[charts.VENTURE] for r in rows}
