@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import re
 import threading
-from collections.abc import Callable
 from datetime import date
 from http.cookies import SimpleCookie
 from typing import Any
@@ -26,7 +24,7 @@ from dashboard import sessions, tokens
 from dashboard.routes import EXPORT_REFUSED, SSO_PARAM, Routes, safe_next
 from dashboard.sessions import SessionStore, SignedIn
 from dashboard.streaming import ThreadedByteStream
-from queries import Filters, admin, config, db
+from queries import Filters, admin
 
 IDLE = 1800.0
 
@@ -37,19 +35,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def world(new_database: Callable[[str], str]) -> mw.World:
-    return mw.build(new_database)
-
-
-@pytest.fixture(scope="module")
-def world_engine(world: mw.World) -> Any:
-    url = db.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
-    engine = db.make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
@@ -63,8 +48,9 @@ def store(clock: Clock) -> SessionStore:
 
 
 @pytest.fixture
-def client(store: SessionStore, world_engine: Engine) -> TestClient:
-    app = Starlette(routes=Routes(store=store, engine=lambda: world_engine).routes())
+def client(store: SessionStore, world_app: Engine) -> TestClient:
+    """The routes over the metrics world (tests/metrics_world.py) as the app's runtime role."""
+    app = Starlette(routes=Routes(store=store, engine=lambda: world_app).routes())
     return TestClient(app, follow_redirects=False)
 
 
