@@ -76,7 +76,14 @@ def app_url() -> str:
     return _embedded_url(config.APP_ROLE, config.DATABASE_NAME)
 
 
+_embedded_database_ready = False
+
+
 def ensure_embedded_database() -> None:
+    """Create the app's database in the embedded server, once per process."""
+    global _embedded_database_ready
+    if _embedded_database_ready:
+        return
     server_url = _embedded_url("postgres", "postgres")
     engine = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
     with engine.connect() as conn:
@@ -87,6 +94,7 @@ def ensure_embedded_database() -> None:
         if not exists:
             conn.execute(text('CREATE DATABASE "orchdash"'))
     engine.dispose()
+    _embedded_database_ready = True
 
 
 def _null_pool() -> Any:
