@@ -232,7 +232,10 @@ def rate_over_time(table: pd.DataFrame, title: str) -> go.Figure:
     fig.update_yaxes(title_text=label, rangemode=rangemode, ticksuffix=" %")
     themed(fig, title)
     # One entry per venture: a column on the right, which scrolls, rather than rows that grow.
-    fig.update_layout(legend={"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1})
+    fig.update_layout(
+        legend={"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top"},
+        margin_t=56,
+    )
     return fig
 
 
