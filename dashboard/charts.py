@@ -305,6 +305,8 @@ def stage_durations(table: pd.DataFrame, title: str) -> go.Figure:
                 "arrayminus": (median - p25).clip(lower=0),
                 "thickness": 1.5,
                 "width": 3,
+                # Mid grey: visible on the light and on the dark background.
+                "color": "#8a8f98",
             },
             hovertext=hover,
             hovertemplate="%{hovertext}<extra></extra>",
