@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -138,6 +139,5 @@ def empty_reason(engine: Engine, scope: Scope, filters: Filters, unfiltered: Fil
 
 
 def today(tz: str) -> date:
-    from zoneinfo import ZoneInfo
-
+    """Today in the dashboard's zone: what "Last 7 days" and the other presets count from."""
     return datetime.now(ZoneInfo(tz)).date()

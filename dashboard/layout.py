@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from dashboard import data, export, filters
 from dashboard import format as fmt
 from dashboard.filters import Selection
+from dashboard.sessions import SignedIn
 from queries import Filters, Scope, config, get_engine
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
@@ -38,7 +39,7 @@ PAGES = (
 class View:
     """Everything a page needs: who, what they may see, and what they chose."""
 
-    user: Any  # dashboard.auth.SignedIn
+    user: SignedIn
     engine: Engine
     scope: Scope
     filters: Filters
@@ -115,7 +116,7 @@ def navigation() -> Any:
     return st.navigation(pages, position="sidebar")
 
 
-def main(user: Any) -> None:
+def main(user: SignedIn) -> None:
     tz = config.timezone_name()
     today = data.today(tz)
     engine = data.guarded(get_engine)
