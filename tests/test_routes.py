@@ -9,9 +9,11 @@ import csv
 import io
 import re
 import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, TypeVar
 
 import metrics_world as mw
 import pytest
@@ -25,6 +27,8 @@ from dashboard.routes import EXPORT_REFUSED, SSO_PARAM, Routes, safe_next
 from dashboard.sessions import SessionStore, SignedIn
 from dashboard.streaming import ThreadedByteStream
 from queries import Filters, admin
+
+T = TypeVar("T")
 
 IDLE = 1800.0
 
@@ -325,7 +329,7 @@ def test_stream_holds_a_bounded_number_of_chunks() -> None:
             await asyncio.sleep(0)  # let the writer run as far as it can
         return read, ahead
 
-    read, ahead = asyncio.run(read_slowly())
+    read, ahead = run_coroutine(read_slowly())
     assert read == chunk * chunks
     # Queued chunks, plus the one the writer is handing over, plus the one it is filling.
     assert ahead <= (queued + 2) * chunk
@@ -353,5 +357,12 @@ def test_stream_reports_an_early_failure_and_stops_when_the_reader_goes() -> Non
         await anext(iterator)
         await iterator.aclose()  # type: ignore[attr-defined]  # the client went away
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
     assert stopped.wait(timeout=10)
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: the browser tests' session-scoped Playwright keeps an
+    event loop running in the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
