@@ -191,8 +191,13 @@ def _string_array(fixed: np.ndarray) -> pa.Array:
 
 
 def first_day(end: dt.date | None = None) -> dt.datetime:
-    """Midnight UTC of the first of the SPAN_DAYS days that end with ``end`` (default today)."""
-    end = end or dt.datetime.now(dt.UTC).date()
+    """Midnight UTC of the first of the SPAN_DAYS days that end with ``end``.
+
+    Without ``end`` the span ends now, not at midnight tonight: a chairman who opens the demo in
+    the morning should not see rows recorded this evening.
+    """
+    if end is None:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=SPAN_DAYS)
     first = end - dt.timedelta(days=SPAN_DAYS - 1)
     return dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC)
 
