@@ -1,0 +1,99 @@
+"""Drawing the dashboard's pages in-process with Streamlit's AppTest, signed in as a world user.
+
+dashboard/app.py runs exactly as served (sign-in gate, then layout.main); the user is signed in
+the way dashboard/auth.py documents for AppTest: a SignedIn in ``session_state[SESSION_KEY]``,
+here with a live session of the process's store, so the export links it draws work too.
+AppTest keeps the files of download buttons only during a run: :class:`RecordingStorage`, put
+in its place by :func:`record_downloads`, keeps them for the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from google.protobuf.message import Message
+from streamlit.runtime.media_file_storage import MediaFileKind
+from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+from dashboard import layout, sessions
+from dashboard.auth import SESSION_KEY, SignedIn
+from security import world as w
+from security.elements import Download, Snapshot, snapshot
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+# (script file, title, url path) of every page, as the navigation lists them.
+PAGES = [(file, title) for file, title, _ in layout.PAGES]
+
+
+class RecordingStorage(MemoryMediaFileStorage):
+    """The AppTest media storage, keeping every file it was given beyond the run."""
+
+    files: ClassVar[dict[str, MemoryFile]] = {}
+
+    def load_and_get_id(
+        self,
+        path_or_data: str | bytes,
+        mimetype: str,
+        kind: MediaFileKind,
+        filename: str | None = None,
+    ) -> str:
+        file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
+        RecordingStorage.files[file_id] = self._files_by_id[file_id]
+        return file_id
+
+
+def record_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingStorage)
+
+
+def _fetch(url: str) -> Download:
+    stored = RecordingStorage.files[Path(url).stem]
+    return Download(file_name=stored.filename or "", data=stored.content)
+
+
+def signed_in(world: w.World, user: str) -> SignedIn:
+    """A SignedIn with a live session in the process's store (export links accept it)."""
+    session = sessions.store().create(world.users[user], w.email(user))
+    return session.signed_in()
+
+
+def app_for(world: w.World, user: str | None, query: dict[str, Any] | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    if user is not None:
+        at.session_state[SESSION_KEY] = signed_in(world, user)
+    at.query_params.update(query or {})
+    return at
+
+
+def open_page(at: AppTest, file: str) -> AppTest:
+    """Run the app, then switch to the page (the first page is the default)."""
+    at.run()
+    if file != PAGES[0][0]:
+        at.switch_page(f"app_pages/{file}").run()
+    return at
+
+
+def _nodes(node: Any) -> Iterator[Any]:
+    yield node
+    children = getattr(node, "children", None) or {}
+    for child in children.values():
+        yield from _nodes(child)
+
+
+def shot(at: AppTest) -> Snapshot:
+    """Everything the last run drew (main area and sidebar), decoded."""
+    messages: list[Message] = [
+        node.proto for node in _nodes(at._tree) if isinstance(getattr(node, "proto", None), Message)
+    ]
+    return snapshot(messages, _fetch)
+
+
+def page(
+    world: w.World, user: str | None, file: str, query: dict[str, Any] | None = None
+) -> Snapshot:
+    return shot(open_page(app_for(world, user, query), file))

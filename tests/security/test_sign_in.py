@@ -1,0 +1,93 @@
+"""Case 7, sign-in: 20 wrong passwords for one email are throttled; an unknown and a known email
+get the same page for the same work; an expired session's cookie and open tab show the sign-in
+page.
+
+Sign-out with the old cookie in every tab, in Chromium: tests/e2e/test_signin.py
+(test_sign_out_ends_the_session_in_every_tab); idle and absolute expiry with a moved clock:
+tests/test_auth.py. Here the absolute expiry runs on a real server with a real cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import bcrypt
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import auth
+from dashboard.throttle import FREE_FAILURES, Throttle
+from security import apptest
+from security import world as w
+from security.elements import fingerprint
+
+UNKNOWN = "nobody-at-all@security.test"
+
+
+@pytest.fixture
+def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The cost factor of every bcrypt check made: the work a sign-in attempt costs."""
+    costs: list[int] = []
+    real: Callable[[bytes, bytes], bool] = bcrypt.checkpw
+
+    def counted(password: bytes, hashed: bytes) -> bool:
+        costs.append(int(hashed.split(b"$")[2]))
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counted)
+    return costs
+
+
+@pytest.fixture
+def fresh_throttle(monkeypatch: pytest.MonkeyPatch) -> Throttle:
+    throttle = Throttle()
+    monkeypatch.setattr(auth, "throttle", lambda: throttle)
+    return throttle
+
+
+def sign_in(at: AppTest, email: str, password: str) -> AppTest:
+    inputs = {t.label: t for t in at.text_input}
+    inputs["Email"].input(email)
+    inputs["Password"].input(password)
+    return next(b for b in at.button if b.label == "Sign in").click().run()
+
+
+def signed_out_page(world: w.World) -> AppTest:
+    return apptest.app_for(world, None).run()
+
+
+def redirected(at: AppTest) -> bool:
+    return any("/auth/session?ticket=" in h.proto.body for h in at.get("html"))
+
+
+def test_twenty_wrong_passwords_for_one_email_are_throttled(
+    app_env: str, hostile_world: w.World, fresh_throttle: Throttle, bcrypt_checks: list[int]
+) -> None:
+    at = signed_out_page(hostile_world)
+    shown = [sign_in(at, w.email("A"), f"guess {n}").error[0].value for n in range(20)]
+    # The failure after the free ones is checked, and starts the lock.
+    checked = FREE_FAILURES + 1
+    assert shown[:checked] == [auth.BAD_CREDENTIALS] * checked
+    assert all(m.startswith("Too many failed sign-in attempts") for m in shown[checked:])
+    # Locked attempts are refused before any password check: guessing stops there.
+    assert len(bcrypt_checks) == checked
+    sign_in(at, w.email("A"), w.password("A"))  # even the right password waits
+    assert at.error[0].value.startswith("Too many failed") and not redirected(at)
+    other = sign_in(signed_out_page(hostile_world), w.email("B"), w.password("B"))
+    assert not other.error and redirected(other)  # the lock is per email
+
+
+def test_unknown_and_known_email_get_the_same_page_for_the_same_work(
+    app_env: str, hostile_world: w.World, fresh_throttle: Throttle, bcrypt_checks: list[int]
+) -> None:
+    pages: list[list[str]] = []
+    work: list[list[int]] = []
+    for email in (w.email("A"), UNKNOWN):
+        bcrypt_checks.clear()
+        at = sign_in(signed_out_page(hostile_world), email, "not the password")
+        assert [e.value for e in at.error] == [auth.BAD_CREDENTIALS]
+        pages.append(fingerprint(apptest.shot(at), {email: "EMAIL"}))
+        work.append(list(bcrypt_checks))
+    assert pages[0] == pages[1]
+    # One bcrypt check of the same cost for both: the answer takes as long either way.
+    assert work[0] == work[1] == [work[0][0]] and work[0][0] >= 10
