@@ -1,0 +1,427 @@
+"""Venture health (queries.health) against independent pandas computations on fixtures.
+
+The heatmap cells, baselines, peer benchmark and low-confidence shares are recomputed from the
+metrics world's raw rows (tests/metrics_world.py) for hypothesis-drawn users and filters. The
+"What changed" ranking is recomputed the same way, and on a planted world of its own: one venture
+deteriorates, one tiny venture swings wildly; the ranking must put the first on top and not be
+fooled by the second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import metrics_world as mw
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+import queries
+from queries import Filters, Scope, config, db, health, schema
+from queries.errors import InvalidFilter
+
+GIVEN = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def close(a: Any, b: Any) -> bool:
+    a, b = float(a), float(b)
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def assert_same(
+    actual: pd.DataFrame, expected: pd.DataFrame, key: list[str], exact: tuple[str, ...]
+) -> None:
+    """Every expected column equal in the actual frame, row by row on ``key``; floats close."""
+    got = actual.set_index(key).sort_index()
+    want = expected.set_index(key).sort_index()
+    assert list(got.index) == list(want.index)
+    for column in want.columns:
+        if column in exact:
+            assert list(got[column]) == list(want[column]), column
+            continue
+        wrong = [(i, a, b) for i, a, b in zip(got.index, got[column], want[column], strict=True)
+                 if not close(a, b)]  # fmt: skip
+        assert not wrong, (column, wrong[:3])
+
+
+def in_view(world: mw.World, user: str, f: Filters, start: date | None = None) -> pd.DataFrame:
+    """The rows the comparisons run over: the scope and chosen companies, the period and stages,
+    with a venture; the venture choice is not applied (baselines are over everything in view)."""
+    rows = mw.selected(
+        world,
+        user,
+        start or f.start,
+        f.end if start is None else f.start - timedelta(days=1),
+        f.tz,
+        f.company_ids,
+        (),
+        f.stages,
+    )
+    return rows[rows["venture_id"].notna()]
+
+
+def _weighted_base(rows: pd.DataFrame, column: str, low: pd.Series) -> tuple[float, float]:
+    counts = rows["action_count"].astype("float64")
+    ok = rows[column].notna() & counts.notna() & (counts > 0)
+    total = counts[ok].sum()
+    share = counts[ok & low].sum() / total if total > 0 else math.nan
+    return mw.weighted(rows, column), share
+
+
+def expected_cells(world: mw.World, user: str, f: Filters, threshold: float) -> pd.DataFrame:
+    rows = in_view(world, user, f)
+    rows = rows[rows["stage_id"].notna()]
+    low = (rows["data_quality_score"] < threshold) | (rows["confidence_score"] < threshold)
+    cells = []
+    for (company, venture, stage), group in rows.groupby(["company_id", "venture_id", "stage_id"]):
+        g_low = low[group.index]
+        durations = group["stage_duration"]
+        measured = durations.notna()
+        error, error_low = _weighted_base(group, "error_rate", g_low)
+        handoff, handoff_low = _weighted_base(group, "handoff_efficiency", g_low)
+        cells.append(
+            {
+                "company_id": company,
+                "venture_id": venture,
+                "stage_id": int(stage),
+                "rows": len(group),
+                "actions": int(group["action_count"].dropna().sum()),
+                "p50_s": float(np.percentile(durations[measured], 50))
+                if measured.any()
+                else math.nan,
+                "error_rate": error,
+                "handoff_efficiency": handoff,
+                "low_share_duration": (
+                    (measured & g_low).sum() / measured.sum() if measured.any() else math.nan
+                ),
+                "low_share_error_rate": error_low,
+                "low_share_handoff_efficiency": handoff_low,
+            }
+        )
+    frame = pd.DataFrame(cells)
+    if frame.empty:
+        return frame
+    for stage, group in rows.groupby("stage_id"):
+        at = frame["stage_id"] == int(stage)
+        d = group["stage_duration"].dropna()
+        frame.loc[at, "base_p50_s"] = float(np.percentile(d, 50)) if len(d) else math.nan
+        frame.loc[at, "base_error_rate"] = mw.weighted(group, "error_rate")
+        frame.loc[at, "base_handoff_efficiency"] = mw.weighted(group, "handoff_efficiency")
+    for column in ("p50_s", "error_rate", "handoff_efficiency"):
+        peers, counts = [], []
+        for i, cell in frame.iterrows():
+            others = frame[(frame["stage_id"] == cell["stage_id"]) & (frame.index != i)][column]
+            others = others.dropna()
+            peers.append(float(np.median(others)) if len(others) else math.nan)
+            counts.append(len(others))
+        frame[f"peer_{column}"] = peers
+        if column == "p50_s":
+            frame["peers"] = counts
+    if f.venture_ids:
+        frame = frame[frame["venture_id"].isin(f.venture_ids)]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def app(world_app: Engine) -> Engine:
+    return world_app
+
+
+@GIVEN
+@given(data=st.data(), threshold=st.sampled_from([0.0, 37.5, 60.0, 100.0]))
+def test_cells_baselines_peers_and_low_confidence_shares(
+    app: Engine, world: mw.World, data: st.DataObject, threshold: float
+) -> None:
+    user, f = data.draw(mw.choices(world))
+    scope = queries.scope_for_user(app, user)
+    actual = health.venture_stage_health(app, scope, f, threshold=threshold)
+    assert list(actual.columns) == list(health.CELLS)
+    expected = expected_cells(world, user, f, threshold)
+    assert len(actual) == len(expected)
+    if expected.empty:
+        return
+    key = ["venture_id", "stage_id"]
+    assert_same(actual, expected, key, exact=("company_id",))
+    assert set(actual["company_id"]) <= set(scope.company_ids)
+
+
+def test_cells_are_not_vacuous(app: Engine, world: mw.World) -> None:
+    user = world.users["multi"]
+    f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY)
+    cells = health.venture_stage_health(app, queries.scope_for_user(app, user), f)
+    assert len(cells) > 50
+    assert cells["peer_p50_s"].notna().sum() > 20
+    assert 0 < cells["low_share_error_rate"].mean() < 1
+    # A baseline differs from the cell wherever several ventures share the stage.
+    assert (cells["base_error_rate"] != cells["error_rate"]).any()
+
+
+def test_worse_by_says_which_way_is_worse() -> None:
+    assert health.worse_by(150.0, 100.0, "duration") == 50.0
+    assert health.worse_by(50.0, 100.0, "duration") == -50.0
+    assert math.isnan(health.worse_by(50.0, 0.0, "duration"))
+    assert health.worse_by(0.07, 0.05, "error_rate") == pytest.approx(2.0)
+    assert health.worse_by(90.0, 95.0, "handoff_efficiency") == 5.0
+    assert math.isnan(health.worse_by(None, 1.0, "error_rate"))
+    with pytest.raises(ValueError):
+        health.worse_by(1, 1, "cost")
+
+
+@pytest.mark.parametrize("threshold", [-1, 101, "x", float("nan")])
+def test_threshold_is_checked(app: Engine, world: mw.World, threshold: Any) -> None:
+    scope = Scope(user_id=world.users["multi"], company_ids=(world.companies["acme"],))
+    with pytest.raises(InvalidFilter):
+        health.venture_stage_health(
+            app, scope, Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY), threshold
+        )
+
+
+def test_drill_down_is_the_cells_rows_and_stays_in_scope(app: Engine, world: mw.World) -> None:
+    user = world.users["multi"]
+    scope = queries.scope_for_user(app, user)
+    f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="Asia/Kolkata")
+    cells = health.venture_stage_health(app, scope, f)
+    cell = cells.sort_values("rows").iloc[-1]
+    rows = health.cell_rows(app, scope, f, cell["venture_id"], int(cell["stage_id"]))
+    assert len(rows) == cell["rows"] > 1
+    assert set(rows["venture_id"]) == {cell["venture_id"]}
+    assert set(rows["stage_id"]) == {cell["stage_id"]}
+    raw = in_view(world, user, f)
+    want = raw[(raw["venture_id"] == cell["venture_id"]) & (raw["stage_id"] == cell["stage_id"])]
+    assert set(rows["metric_id"]) == set(want["metric_id"])
+    # A venture of a company the user cannot see (or an unknown one) selects nothing.
+    hidden = world.ventures[world.ventures["company_id"] == world.companies["umbrella"]]
+    for venture in (hidden["venture_id"].iloc[0], mw.GHOST_VENTURE):
+        assert health.cell_rows(app, scope, f, venture, 1).empty
+    # ... also with the RLS lock alone: an engine without the explicit scope cannot widen it.
+    wide = Scope(user_id=user, company_ids=world.all_company_ids)
+    assert health.cell_rows(app, wide, f, hidden["venture_id"].iloc[0], 1).empty
+
+
+# ---- What changed ----------------------------------------------------------------------------
+
+
+def expected_changes(world: mw.World, user: str, f: Filters, minimum: int) -> pd.DataFrame:
+    prev_start, _ = mw.previous_period(f.start, f.end)
+    now, before = in_view(world, user, f), in_view(world, user, f, start=prev_start)
+
+    def figures(rows: pd.DataFrame) -> dict[str, float]:
+        successes = rows["success_count"].dropna().sum()
+        costs = rows["compute_cost"].dropna()
+        response = rows["agent_response_time"].dropna()
+        return {
+            "actions": int(rows["action_count"].dropna().sum()),
+            "error_rate": mw.weighted(rows, "error_rate"),
+            "handoff_efficiency": mw.weighted(rows, "handoff_efficiency"),
+            "cost_per_success": (
+                float(costs.sum()) / successes if successes and len(costs) else math.nan
+            ),
+            "response_s": float(response.mean()) if len(response) else math.nan,
+        }
+
+    out = []
+    for (company, venture), group in now.groupby(["company_id", "venture_id"]):
+        old = before[(before["company_id"] == company) & (before["venture_id"] == venture)]
+        a, b = figures(group), figures(old) if len(old) else None
+        row: dict[str, Any] = {"company_id": company, "venture_id": venture, **a}
+        row["prev_actions"] = b["actions"] if b else 0
+        row["eligible"] = a["actions"] >= minimum and row["prev_actions"] >= minimum
+        for m in health.CHANGE_MEASURES:
+            prev = b[m] if b else math.nan
+            row[f"prev_{m}"] = prev
+            if m == "error_rate":
+                worse = 100 * (a[m] - prev)
+            elif m == "handoff_efficiency":
+                worse = prev - a[m]
+            else:
+                worse = (a[m] - prev) / prev * 100 if prev > 0 else math.nan
+            row[f"worse_{m}"] = worse
+        out.append(row)
+    frame = pd.DataFrame(out)
+    if frame.empty:
+        return frame
+    for m in health.CHANGE_MEASURES:
+        values = frame[f"worse_{m}"].where(frame["eligible"]).dropna()
+        z = pd.Series(math.nan, index=frame.index)
+        if len(values):
+            center = float(np.median(values))
+            spread = 1.4826 * float(np.median(np.abs(values - center)))
+            if spread == 0:
+                spread = float(np.std(values))
+            for i in values.index:
+                z[i] = (values[i] - center) / spread if spread else 0.0
+        frame[f"z_{m}"] = z
+    frame["score"] = frame[[f"z_{m}" for m in health.CHANGE_MEASURES]].max(axis=1)
+    frame.loc[~frame["eligible"], "score"] = math.nan
+    if f.venture_ids:
+        frame = frame[frame["venture_id"].isin(f.venture_ids)]
+    return frame
+
+
+@GIVEN
+@given(data=st.data(), minimum=st.sampled_from([0, 50, 400]))
+def test_changes_equal_pandas(
+    app: Engine, world: mw.World, data: st.DataObject, minimum: int
+) -> None:
+    user, f = data.draw(mw.choices(world))
+    scope = queries.scope_for_user(app, user)
+    actual = health.venture_changes(app, scope, f, min_actions=minimum)
+    assert list(actual.columns) == list(health.CHANGES)
+    expected = expected_changes(world, user, f, minimum)
+    assert len(actual) == len(expected)
+    if expected.empty:
+        return
+    scores = actual["score"]
+    assert scores.dropna().is_monotonic_decreasing
+    assert scores.isna().sum() == 0 or scores.iloc[-1:].isna().all()
+    assert_same(actual, expected, ["venture_id"], exact=("company_id", "eligible"))
+
+
+@dataclass(frozen=True)
+class Planted:
+    app_url: str
+    user: str
+    companies: tuple[str, ...]
+    ventures: dict[str, str]  # label -> id
+
+
+PLANT_END = date(2026, 3, 31)
+PLANT_DAYS = 30
+
+
+def _row(rng: random.Random, company: str, venture: str, day: date, error: float) -> dict[str, Any]:
+    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    return {
+        "metric_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "session_id": None,
+        "company_id": company,
+        "venture_id": venture,
+        "stage_id": rng.randint(1, 40),
+        "stage_duration": timedelta(hours=rng.uniform(1, 3)),
+        "handoff_efficiency": round(rng.uniform(88, 92), 2),
+        "error_rate": round(min(max(error + rng.uniform(-0.005, 0.005), 0), 1), 4),
+        "action_count": 0,  # set by the caller
+        "success_count": 10,
+        "failure_count": 0,
+        "agent_response_time": timedelta(seconds=rng.uniform(9, 11)),
+        "agent_utilization": 50,
+        "agents_involved": ["planner"],
+        "chairman_interventions": 0,
+        "chairman_approvals": 0,
+        "chairman_rejections": 0,
+        "compute_cost": round(rng.uniform(9, 11), 2),
+        "api_calls_made": 1,
+        "data_quality_score": 90,
+        "confidence_score": 90,
+        "recorded_at": at,
+        "metric_period_start": at,
+        "metric_period_end": at,
+        "metadata": json.dumps({}),
+    }
+
+
+@pytest.fixture(scope="module")
+def planted(new_database: Callable[[str], str]) -> Iterator[Planted]:
+    """Two companies, ten steady ventures, one that deteriorates, one tiny and noisy."""
+    owner = new_database("orchdash_planted")
+    schema.migrate(owner)
+    rng = random.Random(7)
+    companies = (str(uuid.uuid4()), str(uuid.uuid4()))
+    labels = [f"steady-{i}" for i in range(10)] + ["planted", "tiny"]
+    ventures = {label: str(uuid.uuid4()) for label in labels}
+    user = str(uuid.uuid4())
+    rows = []
+    start = PLANT_END - timedelta(days=2 * PLANT_DAYS - 1)
+    for i, label in enumerate(labels):
+        company = companies[i % 2]
+        base = 0.03 + 0.002 * i
+        for n in range(2 * PLANT_DAYS):
+            day = start + timedelta(days=n)
+            current = n >= PLANT_DAYS
+            if label == "tiny":
+                if n % 10:  # a row every ten days, a handful of actions: noise
+                    continue
+                error, actions = (0.9 if current else 0.0), 2
+            else:
+                error = base + (0.06 if label == "planted" and current else 0.0)
+                actions = 20
+            row = _row(rng, company, ventures[label], day, error)
+            rows.append(row | {"action_count": actions})
+    engine = create_engine(owner, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO auth.users (id, email) VALUES (:id, 'p@x.test')"), {"id": user}
+        )
+        for company in companies:
+            conn.execute(
+                text("INSERT INTO companies (id, name) VALUES (:id, 'Co')"), {"id": company}
+            )
+            conn.execute(
+                text("INSERT INTO user_company_access (user_id, company_id) VALUES (:u, :c)"),
+                {"u": user, "c": company},
+            )
+        for i, label in enumerate(labels):
+            conn.execute(
+                text("INSERT INTO ventures (id, company_id, name) VALUES (:id, :c, :name)"),
+                {"id": ventures[label], "c": companies[i % 2], "name": label},
+            )
+        conn.execute(text(mw.INSERT_METRIC), rows)
+    engine.dispose()
+    yield Planted(
+        app_url=db.as_role(owner, config.APP_ROLE, None),
+        user=user,
+        companies=companies,
+        ventures=ventures,
+    )
+
+
+def test_ranking_puts_the_planted_venture_first_and_ignores_tiny_noise(planted: Planted) -> None:
+    engine = db.make_engine(planted.app_url, pool_size=1)
+    try:
+        scope = queries.scope_for_user(engine, planted.user)
+        f = Filters(start=PLANT_END - timedelta(days=PLANT_DAYS - 1), end=PLANT_END)
+        ranking = health.venture_changes(engine, scope, f)
+        by_id = {v: k for k, v in planted.ventures.items()}
+        assert by_id[ranking["venture_id"].iloc[0]] == "planted"
+        assert ranking["measure"].iloc[0] == "error_rate"
+        assert ranking["reason"].iloc[0].startswith("error rate up from")
+        assert ranking["score"].iloc[0] > 3
+        tiny = ranking[ranking["venture_id"] == planted.ventures["tiny"]].iloc[0]
+        assert not tiny["eligible"] and math.isnan(tiny["score"])
+        assert by_id[ranking["venture_id"].iloc[-1]] == "tiny"
+        # Not vacuous: without the minimum of actions the tiny venture's noise would win.
+        naive = health.venture_changes(engine, scope, f, min_actions=0)
+        assert by_id[naive["venture_id"].iloc[0]] == "tiny"
+        # Choosing ventures narrows the list, not the spread they are scored against.
+        chosen = Filters(start=f.start, end=f.end, venture_ids=(planted.ventures["planted"],))
+        alone = health.venture_changes(engine, scope, chosen)
+        assert alone["score"].tolist() == [ranking["score"].iloc[0]]
+    finally:
+        engine.dispose()
+
+
+def test_empty_scope_answers_without_the_database(world: mw.World) -> None:
+    nowhere = db.make_engine("postgresql+psycopg://nobody@/none?host=/nonexistent", pool_timeout=1)
+    f = Filters(start=date(2026, 1, 1), end=date(2026, 1, 31))
+    mine = Scope(user_id=world.users["single"], company_ids=(world.companies["globex"],))
+    other = Filters(start=f.start, end=f.end, company_ids=(world.companies["acme"],))
+    for scope, filters in ((Scope(user_id=world.users["none"]), f), (mine, other)):
+        assert health.venture_stage_health(nowhere, scope, filters).empty
+        assert health.venture_changes(nowhere, scope, filters).empty
+        assert health.cell_rows(nowhere, scope, filters, world.ventures["venture_id"][0], 3).empty
+    nowhere.dispose()
