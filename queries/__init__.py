@@ -4,6 +4,7 @@ from queries.db import get_engine
 from queries.errors import Busy, DashboardError, DataUnavailable, InvalidFilter, QueryTimeout
 from queries.export import export_csv
 from queries.filters import Filters, Scope
+from queries.health import cell_rows, venture_changes, venture_stage_health
 from queries.metrics import (
     chairman_interventions,
     companies,
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidFilter",
     "QueryTimeout",
     "Scope",
+    "cell_rows",
     "chairman_interventions",
     "companies",
     "count_rows",
@@ -44,5 +46,7 @@ __all__ = [
     "stage_durations",
     "stage_rates",
     "venture_attention",
+    "venture_changes",
+    "venture_stage_health",
     "ventures",
 ]
