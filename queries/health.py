@@ -82,7 +82,7 @@ CELLS: Columns = {
     "low_share_error_rate": "float",
     "low_share_handoff_efficiency": "float",
 }
-_VALUE = {
+VALUE_COLUMN = {
     "duration": "p50_s",
     "error_rate": "error_rate",
     "handoff_efficiency": "handoff_efficiency",
@@ -230,7 +230,7 @@ def deviations(cells: pd.DataFrame, measure: str, against: str = "base") -> pd.S
     """:func:`worse_by` of each cell against its stage's baseline (``base``) or peers (``peer``)."""
     if against not in ("base", "peer"):
         raise ValueError(f"compare against base or peer, not {against!r}")
-    column = _VALUE[measure]
+    column = VALUE_COLUMN[measure]
     return pd.Series(
         [
             worse_by(v, r, measure)

@@ -1,0 +1,113 @@
+"""The Venture health page through AppTest on the demo data (fixtures of tests/test_pages.py):
+it draws for the chairman, a click on a heatmap cell opens exactly that cell's rows, the decision
+markers give before and after averages, and the page stays inside the scope."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import test_pages as pages
+from streamlit.testing.v1 import AppTest
+from test_pages import (
+    CHAIRMAN,
+    NOBODY,
+    Demo,
+    app_for,
+    assert_clean,
+    assert_names_inert,
+    open_page,
+    plotly_specs,
+)
+
+import queries
+from dashboard import health_charts as hc
+from queries import Filters, db
+
+# The demo database of the page tests, shared (module-scoped there, here too).
+demo_db = pages.demo_db
+app_env = pages.app_env
+
+PAGE = "venture_health.py"
+
+
+def chairman_filters(at: AppTest) -> Filters:
+    params = at.query_params
+    return Filters(start=date.fromisoformat(params["from"]), end=date.fromisoformat(params["to"]))
+
+
+def test_the_page_draws_for_the_chairman(app_env: Demo) -> None:
+    at = open_page(app_for(app_env, CHAIRMAN), PAGE)
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Venture health"]
+    assert_names_inert(at)
+    specs = plotly_specs(at)
+    assert len(specs) == 2  # the heatmap and the decisions
+    heat = specs[0]["data"][0]
+    assert heat["marker"]["symbol"] == "square" and len(heat["x"]) > 40
+    assert set(heat["x"]) <= set(range(1, 41))
+    labels = [d.label for d in at.get("download_button")]
+    assert labels == ["Download CSV"] * 3  # heatmap, what changed, decisions
+    assert [s.value for s in at.subheader][:2] == ["What changed", "Decisions on the timelines"]
+
+
+def chairman_cells(demo: Demo, at: AppTest) -> pd.DataFrame:
+    """The heatmap's cells for the chairman and the page's filters, from the query layer."""
+    engine = db.make_engine(demo.app_url, pool_size=1)
+    try:
+        scope = queries.scope_for_user(engine, demo.users[CHAIRMAN])
+        return queries.venture_stage_health(engine, scope, chairman_filters(at))
+    finally:
+        engine.dispose()
+
+
+def test_the_heatmap_csv_equals_the_query_layer(app_env: Demo) -> None:
+    at = open_page(app_for(app_env, CHAIRMAN), PAGE)
+    cells = chairman_cells(app_env, at)
+    spec = plotly_specs(at)[0]["data"][0]
+    table = hc.heatmap_table(cells, "Median stage duration", "Stage baseline")
+    assert spec["x"] == table[hc.STAGE].tolist()
+    assert len(spec["hovertext"]) == len(table)
+
+
+def select_cell(at: AppTest, index: int) -> AppTest:
+    """What Streamlit's frontend sends when a point of the heatmap is clicked."""
+    state = {"selection": {"points": [{"point_index": index, "customdata": index}],
+                           "point_indices": [index], "box": [], "lasso": []}}  # fmt: skip
+    at.session_state["chart-venture-health"] = state
+    return at.run()
+
+
+def test_a_click_on_a_cell_opens_its_rows(app_env: Demo) -> None:
+    at = open_page(app_for(app_env, CHAIRMAN), PAGE)
+    cells = chairman_cells(app_env, at)
+    index = int(cells["rows"].idxmax())
+    at = select_cell(at, index)
+    assert_clean(at)
+    frames = [f.value for f in at.dataframe]
+    rows = frames[0]
+    assert len(rows) == cells.loc[index, "rows"]
+    assert set(rows["venture_id"]) == {cells.loc[index, "venture_id"]}
+    assert set(rows["stage_id"]) == {cells.loc[index, "stage_id"]}
+    assert len(at.get("download_button")) == 4
+
+
+def test_decision_markers_give_before_and_after(app_env: Demo) -> None:
+    at = open_page(app_for(app_env, CHAIRMAN), PAGE)
+    box = at.selectbox(key="health_decision")
+    assert len(box.options) > 1
+    at = box.select_index(1).run()
+    assert_clean(at)
+    labels = [m.label for m in at.metric]
+    assert labels == [
+        "Error rate, 14 days before",
+        "Handoff efficiency, 14 days before",
+        "Error rate, 14 days after",
+        "Handoff efficiency, 14 days after",
+    ]
+
+
+def test_no_access_is_explained(app_env: Demo) -> None:
+    at = open_page(app_for(app_env, NOBODY), PAGE)
+    assert_clean(at)
+    assert not at.get("plotly_chart") and not at.get("download_button")
