@@ -50,6 +50,8 @@ _FILTERED = (
     "venture_attention",
     "metric_rows",
     "count_rows",
+    "venture_stage_health",
+    "venture_changes",
 )
 
 

@@ -27,6 +27,7 @@ PAGES_DIR = Path(__file__).parent / "app_pages"
 # fetch a Material icon as favicon from fonts.gstatic.com, a third party the app never calls.
 PAGES = (
     ("overview.py", "Overview", "overview"),
+    ("venture_health.py", "Venture health", "venture-health"),
     ("stage_durations.py", "Stage durations", "stage-durations"),
     ("error_rates.py", "Error rates", "error-rates"),
     ("handoff_efficiency.py", "Handoff efficiency", "handoff-efficiency"),
