@@ -156,6 +156,8 @@ def test_each_page_renders_for_the_chairman(app_env: Demo, file: str, title: str
         ]
         assert len(at.dataframe) == 1
         assert len(downloads) == 3  # tiles, trends, ventures that need attention
+    elif title == "Venture health":  # the heatmap, What changed (a table), the decisions
+        assert len(plotly_specs(at)) == 2 and len(at.dataframe) == 1 and len(downloads) == 3
     else:
         charts = plotly_specs(at)
         assert charts and len(downloads) == len(charts)
