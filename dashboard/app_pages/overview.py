@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, export, layout
+from dashboard import charts, export, health_charts, layout
 from dashboard import format as fmt
 
 view = layout.current()
@@ -65,6 +65,13 @@ else:
             charts.ACTIONS: st.column_config.NumberColumn(format="localized"),
         },
     )
+st.subheader("What changed")
+# The top of the Venture health page's ranking: the largest deteriorations, scored.
+view.table(
+    health_charts.changes_table(view.load("venture_changes")).head(5),
+    "what-changed",
+    column_config={"Reason": st.column_config.TextColumn(width="large")},
+)
 st.caption(
     "Deltas compare with the previous period of the same length; their colour says better "
     f"(green) or worse (red). {fmt.markdown_text('Rates are weighted by actions.')}"
