@@ -31,8 +31,8 @@ WORSE = "Worse by"
 LOW_SHARE = "Low-confidence share (%)"
 FADED_ABOVE = 0.5  # a point built mostly (> 50 %) from low-confidence rows is drawn faded
 FADED_OPACITY = 0.3
-# Red is worse, blue better, white about the same; both ends read on light and dark themes.
-WORSE_SCALE = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]
+# Red is worse, blue better, grey about the same: every cell shows on light and dark themes.
+WORSE_SCALE = [[0.0, "#2166ac"], [0.5, "#c9ccd1"], [1.0, "#b2182b"]]
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def heatmap(table: pd.DataFrame, measure: str, against: str, title: str) -> go.F
             mode="markers",
             marker={
                 "symbol": "square",
-                "size": 17,
+                "size": 20,
                 "color": table[worse].fillna(0).clip(-limit, limit).tolist(),
                 "cmin": -limit,
                 "cmax": limit,
