@@ -154,8 +154,8 @@ def test_each_page_renders_for_the_chairman(app_env: Demo, file: str, title: str
             "Data quality",
             "Confidence",
         ]
-        assert len(at.dataframe) == 1
-        assert len(downloads) == 3  # tiles, trends, ventures that need attention
+        assert len(at.dataframe) == 2
+        assert len(downloads) == 4  # tiles, trends, ventures that need attention, what changed
     elif title == "Venture health":  # the heatmap, What changed (a table), the decisions
         assert len(plotly_specs(at)) == 2 and len(at.dataframe) == 1 and len(downloads) == 3
     else:

@@ -24,14 +24,15 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from dashboard import charts, export, layout
+from dashboard import charts, export, health_charts, layout
 from dashboard import format as fmt
 from queries import Filters, Scope, config, db, users
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # title -> (url path, Plotly charts, in-page Download CSV buttons)
 PAGES = {
-    "Overview": ("", 0, 3),
+    "Overview": ("", 0, 4),
+    "Venture health": ("venture-health", 2, 3),
     "Stage durations": ("stage-durations", 1, 1),
     "Error rates": ("error-rates", 2, 2),
     "Handoff efficiency": ("handoff-efficiency", 2, 2),
@@ -41,6 +42,7 @@ PAGES = {
 # The CSV column each chart draws, the axis it is on, and the traces that draw it (None: all).
 DRAWN: dict[str, tuple[str, str, str | None]] = {
     "stage-durations": ("Median (s)", "y", "Median (p25–p75 spread)"),
+    "venture-health": (health_charts.STAGE, "x", None),
     "error-rates": (charts.ERROR_RATE, "y", None),
     "error-rates-by-stage": (charts.ERROR_RATE, "y", None),
     "handoff-efficiency": (charts.HANDOFF, "y", None),
@@ -155,8 +157,13 @@ def filters_of(url: str) -> Filters:
     )
 
 
-def expected_tables(engine: Engine, scope: Scope, f: Filters) -> dict[str, pd.DataFrame]:
+def expected_tables(
+    engine: Engine, scope: Scope, f: Filters, title: str = ""
+) -> dict[str, pd.DataFrame]:
     """What each Download CSV must hold, computed from the query layer as the chairman."""
+    changes = health_charts.changes_table(queries.venture_changes(engine, scope, f))
+    cells = queries.venture_stage_health(engine, scope, f)
+    first_measure, first_reference = next(iter(health_charts.MEASURES)), "Stage baseline"
     per_venture = charts.interventions_venture_table(
         queries.chairman_interventions(engine, scope, f)
     )
@@ -167,6 +174,11 @@ def expected_tables(engine: Engine, scope: Scope, f: Filters) -> dict[str, pd.Da
         "ventures-attention": charts.attention_table(
             queries.venture_attention(engine, scope, f, limit=5)
         ),
+        "what-changed": changes.head(5) if title == "Overview" else changes,
+        "venture-health": health_charts.shown_table(
+            health_charts.heatmap_table(cells, first_measure, first_reference)
+        ),
+        "decisions": health_charts.decisions_table(queries.kpi_trend(engine, scope, f)),
         "stage-durations": charts.stage_duration_table(queries.stage_durations(engine, scope, f)),
         "error-rates": charts.rate_table(queries.error_rates(engine, scope, f), "error_rate"),
         "error-rates-by-stage": charts.stage_rate_table(stage_rates, "error_rate"),
@@ -282,7 +294,7 @@ def test_each_download_csv_holds_the_chairmans_rows_as_shown(
     else:
         open_page(page, title)
     f = filters_of(page.url)
-    expected = expected_tables(engine, scope, f)
+    expected = expected_tables(engine, scope, f, title)
     names = set(queries.companies(engine, scope)["company"])
     drawn = chart_data(page)
     buttons = page.locator("[data-testid='stDownloadButton']")
@@ -403,3 +415,54 @@ def test_hostile_names_stay_plain_text(
     rows = read_csv(Path(info.value.path()).read_bytes())
     assert {r[charts.COMPANY] for r in rows} == {HOSTILE_COMPANY}
     assert "'" + HOSTILE_VENTURES[1] in {r[charts.VENTURE] for r in rows}
+
+
+# ---- Venture health: the heatmap's drill-down in a real browser ----------------------------
+
+# The page position of point ``i`` of the heatmap's trace, from Plotly's own axes.
+POINT = """i => {
+    const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+    const trace = gd._fullData[0], layout = gd._fullLayout;
+    const box = gd.getBoundingClientRect();
+    return {
+        x: box.left + layout._size.l + layout.xaxis.l2p(trace.x[i]),
+        y: box.top + layout._size.t + layout.yaxis.l2p(layout.yaxis.d2l(trace.y[i])),
+        stage: trace.x[i],
+    };
+}"""
+
+
+def test_a_click_on_a_heatmap_cell_opens_its_rows(
+    signed_in_page: Page, chairman: tuple[Engine, Scope]
+) -> None:
+    page = signed_in_page
+    engine, scope = chairman
+    open_page(page, "Venture health")
+    f = filters_of(page.url)
+    cells = queries.venture_stage_health(engine, scope, f)
+    index = int(cells["rows"].idxmax())
+    cell = cells.loc[index]
+    chart = page.locator("[data-testid='stPlotlyChart']").first
+    chart.scroll_into_view_if_needed()
+    point = page.evaluate(POINT, index)
+    assert point["stage"] == cell["stage_id"]
+    page.mouse.click(point["x"], point["y"])
+    page.get_by_role(
+        "heading", name=f"Rows behind {cell['venture']}, stage {cell['stage_id']}"
+    ).wait_for(timeout=60_000)
+    wait_for_app(page)
+    buttons = page.locator("[data-testid='stDownloadButton']")
+    assert buttons.count() == 4  # heatmap, the cell's rows, what changed, decisions
+    with page.expect_download() as info:
+        buttons.nth(1).get_by_role("button", name="Download CSV").click()
+    rows = read_csv(Path(info.value.path()).read_bytes())
+    expected = queries.cell_rows(engine, scope, f, cell["venture_id"], int(cell["stage_id"]))
+    assert len(rows) == cell["rows"] == len(expected)
+    assert {r["metric_id"] for r in rows} == set(expected["metric_id"])
+    assert {r["venture_id"] for r in rows} == {cell["venture_id"]}
+    assert {r["stage_id"] for r in rows} == {str(cell["stage_id"])}
+    # The README's picture of the page, from the top, with a cell's rows open.
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    page.get_by_role("heading", name="Venture health", exact=True).scroll_into_view_if_needed()
+    wait_for_app(page)
+    page.screenshot(path=str(SCREENSHOTS / "venture-health.png"))
