@@ -22,6 +22,7 @@ OUR_TABLES = {
     "eva_orchestration_sessions",
     "user_company_access",
     "orchestration_metrics",
+    "orchdash_audit",  # 0005: the export audit, read by authenticated under RLS (own rows)
 }
 VERSION_TABLE = "orchdash_alembic_version"
 MARK = "orchdash: created where Supabase was missing"
