@@ -17,6 +17,7 @@ and lives no longer than a session may.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -32,8 +33,9 @@ from starlette.routing import Route
 from dashboard import sessions, tokens
 from dashboard.sessions import SessionStore
 from dashboard.streaming import ThreadedByteStream
-from queries import users
+from queries import audit, users
 from queries.errors import DashboardError
+from queries.filters import Filters, Scope
 
 SSO_PARAM = "orchdash_sso"
 NEXT_COOKIE_SECONDS = 600
@@ -42,6 +44,7 @@ NEXT_COOKIE_SECONDS = 600
 STREAMLIT_AUTH_COOKIES = ("_streamlit_user", "_streamlit_user_tokens")
 MAX_CONCURRENT_EXPORTS = 4
 NO_STORE = {"Cache-Control": "no-store"}
+_log = logging.getLogger(__name__)
 
 EXPORT_REFUSED = (
     "This download link is no longer valid: it expired, you signed out, or your access changed. "
@@ -153,9 +156,17 @@ class Routes:
     async def export(self, request: Request) -> Response:
         grant = tokens.read_export_token(request.query_params.get("token", ""))
         session = self.store.get(grant.session_id) if grant else None
-        if grant is None or session is None or session.user_id != grant.user_id:
+        if grant is None:
+            await self._audit(None, "refused", reason="invalid or expired link")
+            return _refused()
+        if session is None or session.user_id != grant.user_id:
+            reason = "session ended, expired or not this user's"
+            await self._audit(grant.user_id, "refused", reason=reason, filters=grant.filters)
             return _refused()
         if not self._exports.acquire(blocking=False):
+            await self._audit(
+                grant.user_id, "refused", reason="too many downloads", filters=grant.filters
+            )
             return PlainTextResponse(
                 "Too many downloads at once. Please retry in a moment.",
                 status_code=503,
@@ -178,29 +189,78 @@ class Routes:
         if not await run_in_threadpool(users.user_exists, engine, grant.user_id):
             self.store.end_user(grant.user_id)
             slot.release()
+            await self._audit(None, "refused", reason="user no longer exists")
             return _refused()
         scope = await run_in_threadpool(queries.scope_for_user, engine, grant.user_id)
-        stream = ThreadedByteStream(
-            lambda out: queries.export_csv(engine, scope, grant.filters, out)
-        )
-        await stream.start()  # a failure before the first byte still gets an error status
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in stream:
-                    yield chunk
-            finally:
-                stream.cancel()
-                slot.release()
-
         f = grant.filters
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         filename = f"orchestration-metrics_{f.start}_{f.end}_{stamp}.csv"
+        # The receipt's hash is of exactly the bytes written into the response.
+        written: dict[str, Any] = {"as_of": audit.now_utc()}
+
+        def produce(out: Any) -> None:
+            written["writer"] = writer = audit.HashingWriter(out)
+            written["rows"] = queries.export_csv(engine, scope, f, writer)  # type: ignore[arg-type]
+
+        stream = ThreadedByteStream(produce)
+        await stream.start()  # a failure before the first byte still gets an error status
+
+        async def body() -> AsyncIterator[bytes]:
+            complete = False
+            try:
+                async for chunk in stream:
+                    yield chunk
+                complete = True
+            finally:
+                stream.cancel()
+                slot.release()
+                await self._audit_export(grant.user_id, scope, f, filename, written, complete)
+
         return StreamingResponse(
             body(),
             media_type="text/csv; charset=utf-8",
             headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'},
         )
+
+    async def _audit(
+        self,
+        user_id: str | None,
+        action: audit.Action,
+        receipt: audit.Receipt | None = None,
+        reason: str | None = None,
+        filters: Filters | None = None,
+    ) -> None:
+        """Record an export or refusal; a failing audit is logged, never shown to the reader."""
+        try:
+            engine = self.engine()
+            await run_in_threadpool(audit.record, engine, user_id, action, receipt, reason, filters)
+        except Exception:
+            _log.exception("export audit failed")
+
+    async def _audit_export(
+        self,
+        user_id: str,
+        scope: Scope,
+        f: Filters,
+        filename: str,
+        written: dict[str, Any],
+        complete: bool,
+    ) -> None:
+        writer = written.get("writer")
+        receipt = audit.Receipt(
+            file_name=filename,
+            filters=audit.filters_record(f),
+            time_zone=f.tz,
+            data_as_of=written["as_of"],
+            row_count=int(written.get("rows", 0)),
+            scope=scope.company_ids,
+            sha256=writer.hexdigest() if writer else audit.EMPTY_SHA256,
+            user_id=user_id,
+        )
+        if complete:
+            await self._audit(user_id, "export", receipt)
+        else:
+            await self._audit(user_id, "export_incomplete", receipt, reason="download not finished")
 
 
 class _Slot:

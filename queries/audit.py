@@ -41,6 +41,7 @@ MY_EXPORTS: Columns = {
     "reason": "str",
 }
 _MAX_REASON = 500
+EMPTY_SHA256 = hashlib.sha256().hexdigest()
 
 
 def filters_record(f: Filters) -> dict[str, Any]:
