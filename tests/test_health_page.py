@@ -4,6 +4,8 @@ markers give before and after averages, and the page stays inside the scope."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
 
 import pandas as pd
@@ -22,7 +24,7 @@ from test_pages import (
 
 import queries
 from dashboard import health_charts as hc
-from queries import Filters, db
+from queries import Filters, audit, db
 
 # The demo database of the page tests, shared (module-scoped there, here too).
 demo_db = pages.demo_db
@@ -111,3 +113,36 @@ def test_no_access_is_explained(app_env: Demo) -> None:
     at = open_page(app_for(app_env, NOBODY), PAGE)
     assert_clean(at)
     assert not at.get("plotly_chart") and not at.get("download_button")
+
+
+def test_the_export_page_lists_only_the_users_own_receipts(app_env: Demo) -> None:
+    engine = db.make_engine(app_env.app_url, pool_size=1)
+    try:
+        name = "orchestration-metrics_2026-01-01_2026-01-31_20260201T000000Z.csv"
+        receipt = audit.Receipt(
+            file_name=name,
+            filters={"start": "2026-01-01", "end": "2026-01-31", "tz": "UTC"},
+            time_zone="UTC",
+            data_as_of=audit.now_utc(),
+            row_count=12,
+            scope=(app_env.companies[0],),
+            sha256=hashlib.sha256(b"twelve rows").hexdigest(),
+        )
+        audit.record(engine, app_env.users[CHAIRMAN], "export", receipt)
+    finally:
+        engine.dispose()
+    at = open_page(app_for(app_env, CHAIRMAN), "export.py")
+    assert_clean(at)
+    table = at.dataframe[1].value
+    assert name in set(table["File"]) and receipt.sha256 in set(table["SHA-256"])
+    at = at.selectbox(key="audit_receipt").select_index(1).run()
+    shown = json.loads(at.code[0].value)
+    assert shown["sha256"] == receipt.sha256 and shown["row_count"] == 12
+    assert [d.label for d in at.get("download_button")] == ["Download receipt (JSON)"]
+    # Another user sees none of it (nobody has no companies, so no Export page: check the query).
+    other = db.make_engine(app_env.app_url, pool_size=1)
+    try:
+        nobody = audit.my_exports(other, queries.Scope(user_id=app_env.users[NOBODY]))
+    finally:
+        other.dispose()
+    assert nobody.empty

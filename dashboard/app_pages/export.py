@@ -1,11 +1,19 @@
 """Export: how many rows the filters select, a preview, and a streamed `Download CSV` of all."""
 
+import pandas as pd
 import streamlit as st
 
+from dashboard import data, layout, tokens
 from dashboard import format as fmt
-from dashboard import layout, tokens
+from queries import audit
 
 PREVIEW_ROWS = 100
+AUDIT_ROWS = 50
+AUDIT_WORDS = {
+    "export": "Downloaded",
+    "export_incomplete": "Download not finished",
+    "refused": "Refused",
+}
 
 view = layout.current()
 view.header("Export")
@@ -28,3 +36,48 @@ preview = view.load("metric_rows", limit=PREVIEW_ROWS)
 first = ["recorded_at", "company", "venture", "stage_id", "action_count", "error_rate"]
 preview = preview[first + [c for c in preview.columns if c not in first]]
 st.dataframe(preview, hide_index=True, key="table-export")
+
+# ---- receipts and the audit of the user's own exports ------------------------------------------
+st.subheader("Your exports")
+st.button("Refresh", key="audit_refresh", icon=":material/refresh:")
+# Uncached: the user's own short list, read under RLS, and it must show a download at once.
+mine = data.guarded(lambda: audit.my_exports(view.engine, view.scope, limit=AUDIT_ROWS))
+if mine.empty:
+    st.caption("No exports yet. Each download leaves a receipt here.")
+else:
+    shown = pd.DataFrame(
+        {
+            "When": mine["at"],
+            "What": mine["action"].map(AUDIT_WORDS).fillna(mine["action"]),
+            "File": mine["file_name"],
+            "Rows": mine["row_count"],
+            "Time zone": mine["time_zone"],
+            "SHA-256": mine["sha256"],
+            "Reason": mine["reason"],
+        }
+    )
+    st.dataframe(shown, hide_index=True, key="table-audit")
+    exports = mine[mine["action"] == "export"].reset_index(drop=True)
+    picked = st.selectbox(
+        "Receipt",
+        [None, *exports.index],
+        format_func=lambda i: "Choose an export" if i is None else str(exports.loc[i, "file_name"]),
+        key="audit_receipt",
+    )
+    if picked is not None:
+        receipt = audit.Receipt.from_audit(exports.loc[picked].to_dict(), view.user.user_id)
+        st.code(receipt.to_json(), language="json")
+        st.download_button(
+            "Download receipt (JSON)",
+            data=receipt.to_json().encode(),
+            file_name=receipt.file_name.removesuffix(".csv") + ".receipt.json",
+            mime="application/json",
+            key="receipt-json",
+            on_click="ignore",
+            icon=":material/receipt_long:",
+        )
+        st.caption(
+            fmt.markdown_text(
+                "Check a download against its receipt: sha256sum <file> must print the SHA-256."
+            )
+        )
