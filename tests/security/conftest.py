@@ -3,17 +3,40 @@ its own, the owner's engine that computes every expectation, and the app's envir
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
+from types import ModuleType
 
 import pytest
+from harness import AppServer
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from queries import config, db, schema
 from security import apptest
 from security import world as w
+from security.servers import start_server
+
+
+def _browser_fixtures() -> ModuleType:
+    """tests/e2e/conftest.py, loaded under a name of its own: its ``browser`` (Debian's Chromium)
+    and ``page`` (fails on any dialog, page error or console error) serve the browser tests here
+    too, without copying them."""
+    path = Path(__file__).resolve().parents[1] / "e2e" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("orchdash_security_browser_fixtures", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_browser = _browser_fixtures()
+browser = _browser.browser
+page = _browser.page
+foreign_origins = _browser.foreign_origins
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +73,13 @@ def app_env(hostile_app_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("ORCHDASH_TIMEZONE", "UTC")
     apptest.record_downloads(monkeypatch)
     return hostile_app_url
+
+
+@pytest.fixture(scope="session")
+def world_server(
+    tmp_path_factory: pytest.TempPathFactory, hostile_app_url: str
+) -> Iterator[AppServer]:
+    """One app process serving the hostile world, for the browser and load tests."""
+    server = start_server(tmp_path_factory, hostile_app_url)
+    yield server
+    server.stop()

@@ -174,6 +174,17 @@ class Owners:
         return found
 
 
+def mentions(text: str, name: str) -> bool:
+    """Whether a text (already :func:`plain`) shows a name (also plain)."""
+    return text == name or (len(name) >= _MIN_CONTAINED and name in text)
+
+
+def mentioned(texts: Iterable[str], names: Iterable[str]) -> set[str]:
+    """The names (as given) that any of the texts shows."""
+    plain_texts = {plain(t) for t in texts}
+    return {n for n in names if any(mentions(t, plain(n)) for t in plain_texts)}
+
+
 def owners(shot: Snapshot, world: World) -> Owners:
     names = {plain(name): company for name, company in world.company_of_name().items()}
     names[NO_COMPANY] = None
@@ -182,7 +193,7 @@ def owners(shot: Snapshot, world: World) -> Owners:
     for raw in shot.strings():
         text = plain(raw)
         for name, company in names.items():
-            if text == name or (len(name) >= _MIN_CONTAINED and name in text):
+            if mentions(text, name):
                 found.by_name.setdefault(name, set()).add(company)
         for match in UUID.findall(raw):
             key = match.lower()

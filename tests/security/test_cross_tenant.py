@@ -53,8 +53,7 @@ def assert_totals(shot: Snapshot, title: str, expected: dict[str, int]) -> None:
         assert column_sum(over_time, "Actions") == expected["actions"]
     elif title == "Export":
         assert shot.metrics["Rows selected"] == fmt.number(expected["rows"])
-    else:
-        raise AssertionError(f"no totals known for {title}")
+    # Any other page is held to its names and ids alone (see below).
 
 
 def apptest_slug(title: str) -> str:

@@ -9,10 +9,15 @@ tests/test_auth.py. Here the absolute expiry runs on a real server with a real c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 import bcrypt
 import pytest
+from harness import AppServer
+from streamlit.proto.Alert_pb2 import Alert
+from streamlit.proto.Metric_pb2 import Metric
+from streamlit.proto.TextInput_pb2 import TextInput
 from streamlit.testing.v1 import AppTest
 
 from dashboard import auth
@@ -20,6 +25,8 @@ from dashboard.throttle import FREE_FAILURES, Throttle
 from security import apptest
 from security import world as w
 from security.elements import fingerprint
+from security.servers import start_server
+from security.wsclient import Drawn, Tab, run_async, sign_in
 
 UNKNOWN = "nobody-at-all@security.test"
 
@@ -45,7 +52,7 @@ def fresh_throttle(monkeypatch: pytest.MonkeyPatch) -> Throttle:
     return throttle
 
 
-def sign_in(at: AppTest, email: str, password: str) -> AppTest:
+def submit(at: AppTest, email: str, password: str) -> AppTest:
     inputs = {t.label: t for t in at.text_input}
     inputs["Email"].input(email)
     inputs["Password"].input(password)
@@ -64,16 +71,16 @@ def test_twenty_wrong_passwords_for_one_email_are_throttled(
     app_env: str, hostile_world: w.World, fresh_throttle: Throttle, bcrypt_checks: list[int]
 ) -> None:
     at = signed_out_page(hostile_world)
-    shown = [sign_in(at, w.email("A"), f"guess {n}").error[0].value for n in range(20)]
+    shown = [submit(at, w.email("A"), f"guess {n}").error[0].value for n in range(20)]
     # The failure after the free ones is checked, and starts the lock.
     checked = FREE_FAILURES + 1
     assert shown[:checked] == [auth.BAD_CREDENTIALS] * checked
     assert all(m.startswith("Too many failed sign-in attempts") for m in shown[checked:])
     # Locked attempts are refused before any password check: guessing stops there.
     assert len(bcrypt_checks) == checked
-    sign_in(at, w.email("A"), w.password("A"))  # even the right password waits
+    submit(at, w.email("A"), w.password("A"))  # even the right password waits
     assert at.error[0].value.startswith("Too many failed") and not redirected(at)
-    other = sign_in(signed_out_page(hostile_world), w.email("B"), w.password("B"))
+    other = submit(signed_out_page(hostile_world), w.email("B"), w.password("B"))
     assert not other.error and redirected(other)  # the lock is per email
 
 
@@ -84,10 +91,62 @@ def test_unknown_and_known_email_get_the_same_page_for_the_same_work(
     work: list[list[int]] = []
     for email in (w.email("A"), UNKNOWN):
         bcrypt_checks.clear()
-        at = sign_in(signed_out_page(hostile_world), email, "not the password")
+        at = submit(signed_out_page(hostile_world), email, "not the password")
         assert [e.value for e in at.error] == [auth.BAD_CREDENTIALS]
         pages.append(fingerprint(apptest.shot(at), {email: "EMAIL"}))
         work.append(list(bcrypt_checks))
     assert pages[0] == pages[1]
     # One bcrypt check of the same cost for both: the answer takes as long either way.
     assert work[0] == work[1] == [work[0][0]] and work[0][0] >= 10
+
+
+# ---- expiry, with a real cookie on a real server -------------------------------------------
+
+MAX_SECONDS = 8.0
+
+
+@pytest.fixture(scope="module")
+def short_sessions(
+    tmp_path_factory: pytest.TempPathFactory, hostile_app_url: str
+) -> Iterator[AppServer]:
+    """A server whose sessions end 8 seconds after sign-in, however active."""
+    server = start_server(
+        tmp_path_factory,
+        hostile_app_url,
+        {"ORCHDASH_SESSION_MAX_HOURS": repr(MAX_SECONDS / 3600)},
+    )
+    yield server
+    server.stop()
+
+
+def signed_out(drawn: Drawn) -> bool:
+    labels = {t.label for t in drawn.of(TextInput)}
+    return labels == {"Email", "Password"} and not drawn.of(Metric)
+
+
+def test_after_expiry_the_old_cookie_and_the_open_tab_show_the_sign_in_page(
+    short_sessions: AppServer,
+) -> None:
+    url = short_sessions.url
+
+    async def scenario() -> None:
+        cookie = await sign_in(url, w.email("A"), w.password("A"))
+        signed_in_at = time.monotonic()
+        assert cookie
+        async with Tab(url, cookie) as tab:
+            assert not signed_out(await tab.run())
+            # The old cookie, in a new tab, until the session is over (waiting on the app's
+            # answer, which each probe gets afresh; using the session does not extend it).
+            while not signed_out(probe := await new_tab_run(url, cookie)):
+                assert time.monotonic() - signed_in_at < MAX_SECONDS + 30
+            assert time.monotonic() - signed_in_at >= MAX_SECONDS
+            assert auth.SESSION_ENDED in [a.body for a in probe.of(Alert)]
+            # The tab that stayed open shows the sign-in page at its next interaction.
+            assert signed_out(await tab.run("error-rates"))
+
+    run_async(scenario())
+
+
+async def new_tab_run(url: str, cookie: str) -> Drawn:
+    async with Tab(url, cookie) as tab:
+        return await tab.run()
