@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import pytest
 from google.protobuf.message import Message
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 from streamlit.runtime.media_file_storage import MediaFileKind
 from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -22,6 +24,8 @@ from streamlit.testing.v1 import app_test as app_test_module
 
 from dashboard import layout, sessions
 from dashboard.auth import SESSION_KEY, SignedIn
+from dashboard.routes import Routes
+from queries import db
 from security import world as w
 from security.elements import Download, Snapshot, snapshot
 
@@ -91,6 +95,12 @@ def shot(at: AppTest) -> Snapshot:
         node.proto for node in _nodes(at._tree) if isinstance(getattr(node, "proto", None), Message)
     ]
     return snapshot(messages, _fetch)
+
+
+def routes_client() -> TestClient:
+    """The app's HTTP routes (the streamed /export.csv among them) on the app's engine and the
+    process's session store, as the server mounts them beside the pages."""
+    return TestClient(Starlette(routes=Routes(engine=db.get_engine).routes()))
 
 
 def page(

@@ -28,7 +28,6 @@ from streamlit.proto.Dataframe_pb2 import Dataframe
 from streamlit.proto.DownloadButton_pb2 import DownloadButton
 from streamlit.proto.Exception_pb2 import Exception as ExceptionProto
 from streamlit.proto.Heading_pb2 import Heading
-from streamlit.proto.Html_pb2 import Html
 from streamlit.proto.LinkButton_pb2 import LinkButton
 from streamlit.proto.Markdown_pb2 import Markdown
 from streamlit.proto.Metric_pb2 import Metric
@@ -234,7 +233,3 @@ def has_html(shot: Snapshot) -> bool:
             return True
     markup = re.compile(r"<\s*(img|svg|script|a|iframe)\b|href", re.IGNORECASE)
     return any(markup.search(text) for chart in shot.charts for text in _strings(chart))
-
-
-def the_html(shot: Snapshot) -> list[str]:
-    return [h.body for h in shot.of(Html)]

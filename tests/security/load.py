@@ -56,6 +56,8 @@ class Report:
             f"server RSS start {mbs[0]:.0f} MB, min {min(mbs):.0f}, max {max(mbs):.0f}, "
             f"end {mbs[-1]:.0f}; median of the 2nd third {self.window(third, 2 * third):.0f} MB, "
             f"of the last third {self.window(2 * third, self.seconds):.0f} MB"
+            + "".join(f"\n  error: {e}" for e in self.errors)
+            + "".join(f"\n  outside the scope: {e}" for e in self.outside_scope)
         )
 
 
@@ -104,7 +106,10 @@ async def _tab(
 ) -> None:
     rng = random.Random(index)
     turn = index
-    async with httpx.AsyncClient(timeout=60) as client:
+    # A new connection per file: a kept-alive one can be closed by the server just as it is
+    # reused, a client-side race that browsers paper over by retrying.
+    no_keep_alive = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=60, limits=no_keep_alive) as client:
         while time.monotonic() < deadline:
             user = ROTATION[turn % len(ROTATION)]
             turn += 1

@@ -84,7 +84,12 @@ def test_every_page_holds_only_the_users_active_companies(
         assert shot.alerts("info") == [data.NO_ACCESS]
         assert not (shot.charts or shot.frames or shot.downloads or shot.links or shot.metrics)
         return
-    assert_totals(shot, title, w.expected(owner, scope, START, END))
+    expected = w.expected(owner, scope, START, END)
+    assert_totals(shot, title, expected)
+    for link in shot.links:  # the Export page's streamed CSV, as its link serves it
+        header, *rows = read_csv(apptest.routes_client().get(link).content)
+        assert len(rows) == expected["rows"]
+        assert {row[header.index("company_id")] for row in rows} == scope
     if title != "Stage durations":  # the only page without names or ids: its totals say it all
         assert found.companies == scope  # the test would see another tenant's names: not vacuous
 

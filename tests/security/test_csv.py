@@ -12,11 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from starlette.applications import Starlette
-from starlette.testclient import TestClient
 
-from dashboard.routes import Routes
-from queries import db
 from security import apptest
 from security import world as w
 from security.elements import Download, read_csv
@@ -89,7 +85,7 @@ def test_every_download_is_safe_in_a_spreadsheet(
         assert IN_PAGE_NAME.fullmatch(download.file_name), download.file_name
         assert download.data.startswith("\ufeff".encode())  # UTF-8 for spreadsheets
         check(download.data, seen)
-    client = TestClient(Starlette(routes=Routes(engine=db.get_engine).routes()))
+    client = apptest.routes_client()
     response = client.get(links[0])
     assert response.status_code == 200
     assert EXPORT_NAME.fullmatch(response.headers["content-disposition"])

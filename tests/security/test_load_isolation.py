@@ -43,6 +43,7 @@ def test_twenty_tabs_for_thirty_seconds(
 
 
 @pytest.mark.bench
+@pytest.mark.timeout(900)  # beyond the suite's 600 s: ten minutes of load, and the start
 def test_twenty_tabs_for_ten_minutes(
     world_server: AppServer,
     hostile_world: w.World,

@@ -15,12 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
-from starlette.applications import Starlette
-from starlette.testclient import TestClient
 
 from dashboard import data
-from dashboard.routes import Routes
-from queries import db
 from security import apptest
 from security import world as w
 from security.elements import owners, read_csv
@@ -44,7 +40,7 @@ def test_revoked_access_shows_nothing_at_the_next_run_and_empties_the_export(
         if file != "stage_durations.py":  # a page without names: its totals are checked in
             assert owners(shot, hostile_world).companies == {c1}  # test_cross_tenant.py
     link = apptest.shot(tabs["export.py"]).links[0]
-    client = TestClient(Starlette(routes=Routes(engine=db.get_engine).routes()))
+    client = apptest.routes_client()
     assert len(read_csv(client.get(link).content)) > 1  # the link works before
 
     w.set_access(owner, user, c1, active=False)
