@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import Engine, Row
 
-from queries import config, db, sqlfiles
+from queries import config, db, periods, sqlfiles
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id, valid_ids, valid_timezone
 from queries.frames import Columns, empty, typed
@@ -53,7 +53,8 @@ _TOTALS: Columns = {
     "stage_id": "Int64",
     **MEASURES,
     "measured": "int",
-    "percentiles": "object",
+    "cost_per_success": "float",
+    "response_s": "float",
     "company": "str",
     "venture": "str",
 }
@@ -201,19 +202,16 @@ def _totals(
     by_venture: bool = False,
     by_stage: bool = False,
     previous: bool = False,
-    with_percentiles: bool = False,
 ) -> pd.DataFrame:
     params = sql_params(scope, f)
     if params is None:
         return empty(_TOTALS, f.tz)
     if previous:
         params["prev_start_ts"] = f.previous().bounds()[0]
-    params.update(
-        by_bucket=by_bucket,
-        by_venture=by_venture,
-        by_stage=by_stage,
-        with_percentiles=with_percentiles,
-    )
+    params.update(by_bucket=by_bucket, by_venture=by_venture, by_stage=by_stage)
+    # Whole months serve every grouping but buckets of days and weeks, which months cut across.
+    months = not by_bucket or f.grain == "month"
+    params.update(periods.total_cells(f, previous, months))
     return typed(_records(fetch(engine, scope, "totals", params)), _TOTALS, f.tz)
 
 
@@ -268,10 +266,19 @@ def stage_durations(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
     """Per stage 1..40: ``rows`` (rows of the stage), ``measured`` (of them, with a duration),
     ``mean_s`` and the percentiles ``p10_s p25_s p50_s p75_s p90_s`` of stage_duration in seconds
     (percentile_cont, linear interpolation; NaN where no duration was measured)."""
-    totals = _totals(engine, scope, f, by_stage=True, with_percentiles=True)
+    totals = _totals(engine, scope, f, by_stage=True)
     totals = totals.dropna(subset=["stage_id"]).rename(columns={"mean_stage_duration_s": "mean_s"})
+    params = sql_params(scope, f)
+    found = {}
+    if params is not None:
+        params.update(periods.percentile_cells(f))
+        rows = fetch(engine, scope, "duration_percentiles", params)
+        found = {r.stage_id: r.percentiles for r in rows if r.percentiles is not None}
     for i, name in enumerate(_PERCENTILES):
-        totals[name] = [math.nan if p is None else p[i] for p in totals["percentiles"]]
+        totals[name] = [
+            math.nan if s not in found or found[s][i] is None else found[s][i]
+            for s in totals["stage_id"].astype("int64")
+        ]
     return _all_stages(totals, STAGE_DURATIONS)
 
 

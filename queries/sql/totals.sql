@@ -3,57 +3,142 @@
 -- [start_ts, end_ts) and the previous one [prev_start_ts, start_ts) (pass prev_start_ts = start_ts
 -- when no previous period is wanted). One definition of each number serves every page.
 --
+-- The numbers are built from additive sums (orchdash.metric_facts defines them per row), so
+-- that they may come from either source below and still be exact:
+--  * the rollups (orchdash.metric_totals), when :tz is the rollup zone: the cells the caller
+--    lists (:cell_span, :cell_lo, :cell_hi: whole local months and days that cover
+--    [first_day, end_day) once), corrected for the (company, day) pairs marked dirty since their
+--    last fold: their stored rows are taken away and their raw rows added;
+--  * the raw rows, in any other zone.
+-- The by_* flags are bound booleans: with a constant flag the planner folds each CASE away;
+-- the unused source is skipped at run time (a one-time filter on the rollup zone).
+--
 -- Rates are weighted by action_count over the rows where the rate is present and action_count > 0
 -- (NULL where there are none); counts are sums of the column, NULL counting as nothing.
--- The by_* flags are bound booleans: with a constant flag the planner folds each CASE away.
--- Percentiles (percentile_cont, linear) of stage_duration are costly sorts: they are fed rows
--- only when with_percentiles is true, and are NULL otherwise.
--- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, with_percentiles
-WITH t AS (
+-- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, first_day, start_day, end_day, cell_span, cell_lo, cell_hi
+WITH setting AS MATERIALIZED (
+    SELECT s.zone = CAST(:tz AS text) AS rolled FROM orchdash.rollup_settings AS s
+),
+-- Rollup rows with a stage serve stage groups and stage filters; the others are 40 times fewer.
+need AS MATERIALIZED (
+    SELECT CAST(:by_stage AS boolean) OR cardinality(CAST(:stages AS integer[])) > 0 AS by_stage
+),
+dirty AS MATERIALIZED (
+    SELECT DISTINCT d.company_id, d.day
+    FROM orchdash.rollup_dirty AS d
+    WHERE (SELECT rolled FROM setting)
+      AND d.company_id = ANY(CAST(:company_ids AS uuid[]))
+      AND d.day >= CAST(:first_day AS date) AND d.day < CAST(:end_day AS date)
+),
+-- What is read from the raw rows: the whole of both periods in a zone the rollups do not use,
+-- else the dirty days, as they are now.
+raw_ranges AS (
+    SELECT c.company_id, CAST(:prev_start_ts AS timestamptz) AS lo,
+           CAST(:end_ts AS timestamptz) AS hi
+    FROM unnest(CAST(:company_ids AS uuid[])) AS c(company_id)
+    WHERE NOT (SELECT rolled FROM setting)
+    UNION ALL
+    SELECT d.company_id, d.day::timestamp AT TIME ZONE CAST(:tz AS text),
+           (d.day + 1)::timestamp AT TIME ZONE CAST(:tz AS text)
+    FROM dirty AS d
+),
+parts AS (
     SELECT
-        m.recorded_at >= CAST(:start_ts AS timestamptz) AS is_current,
+        f.recorded_at >= CAST(:start_ts AS timestamptz) AS is_current,
         CASE WHEN CAST(:by_bucket AS boolean)
-            THEN date_trunc(CAST(:grain AS text), m.recorded_at, CAST(:tz AS text)) END AS bucket,
-        CASE WHEN CAST(:by_venture AS boolean) THEN m.company_id END AS company_id,
-        CASE WHEN CAST(:by_venture AS boolean) THEN m.venture_id END AS venture_id,
-        CASE WHEN CAST(:by_stage AS boolean) THEN m.stage_id END AS stage_id,
-        count(*) AS rows,
-        coalesce(sum(m.action_count), 0) AS actions,
-        coalesce(sum(m.success_count), 0) AS successes,
-        coalesce(sum(m.failure_count), 0) AS failures,
-        CAST(
-            sum(m.error_rate * m.action_count)
-                FILTER (WHERE m.error_rate IS NOT NULL AND m.action_count > 0)
-            / sum(m.action_count) FILTER (WHERE m.error_rate IS NOT NULL AND m.action_count > 0)
-            AS double precision) AS error_rate,
-        CAST(
-            sum(m.handoff_efficiency * m.action_count)
-                FILTER (WHERE m.handoff_efficiency IS NOT NULL AND m.action_count > 0)
-            / sum(m.action_count)
-                FILTER (WHERE m.handoff_efficiency IS NOT NULL AND m.action_count > 0)
-            AS double precision) AS handoff_efficiency,
-        count(m.stage_duration) AS measured,
-        CAST(avg(extract(epoch FROM m.stage_duration)) AS double precision)
-            AS mean_stage_duration_s,
-        percentile_cont(ARRAY[0.1, 0.25, 0.5, 0.75, 0.9])
-            WITHIN GROUP (ORDER BY CAST(extract(epoch FROM m.stage_duration) AS double precision))
-            FILTER (WHERE CAST(:with_percentiles AS boolean)) AS percentiles,
-        coalesce(sum(m.chairman_interventions), 0) AS interventions,
-        coalesce(sum(m.chairman_approvals), 0) AS approvals,
-        coalesce(sum(m.chairman_rejections), 0) AS rejections,
-        CAST(coalesce(sum(m.compute_cost), 0) AS double precision) AS compute_cost,
-        coalesce(sum(m.api_calls_made), 0) AS api_calls,
-        CAST(avg(m.data_quality_score) AS double precision) AS data_quality,
-        CAST(avg(m.confidence_score) AS double precision) AS confidence
-    FROM orchestration_metrics AS m
-    WHERE m.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND m.recorded_at >= CAST(:prev_start_ts AS timestamptz)
-      AND m.recorded_at < CAST(:end_ts AS timestamptz)
-      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-           OR m.venture_id = ANY(CAST(:venture_ids AS uuid[])))
+            THEN date_trunc(CAST(:grain AS text), f.recorded_at, CAST(:tz AS text)) END AS bucket,
+        CASE WHEN CAST(:by_venture AS boolean) THEN f.company_id END AS company_id,
+        CASE WHEN CAST(:by_venture AS boolean) THEN f.venture_id END AS venture_id,
+        CASE WHEN CAST(:by_stage AS boolean) THEN f.stage_id END AS stage_id,
+        count(*) AS rows, sum(f.actions) AS actions, sum(f.successes) AS successes,
+        sum(f.failures) AS failures, sum(f.error_num) AS error_num,
+        sum(f.error_actions) AS error_actions, sum(f.handoff_num) AS handoff_num,
+        sum(f.handoff_actions) AS handoff_actions, sum(f.durations) AS durations,
+        sum(f.duration_sum) AS duration_sum, sum(f.interventions) AS interventions,
+        sum(f.approvals) AS approvals, sum(f.rejections) AS rejections,
+        sum(f.compute_cost) AS compute_cost, sum(f.api_calls) AS api_calls,
+        sum(f.quality_sum) AS quality_sum, sum(f.quality_n) AS quality_n,
+        sum(f.confidence_sum) AS confidence_sum, sum(f.confidence_n) AS confidence_n,
+        sum(f.cost_n) AS cost_n, sum(f.response_sum) AS response_sum,
+        sum(f.response_n) AS response_n
+    FROM raw_ranges AS r
+    JOIN orchdash.metric_facts AS f
+      ON f.company_id = r.company_id AND f.recorded_at >= r.lo AND f.recorded_at < r.hi
+    WHERE (cardinality(CAST(:venture_ids AS uuid[])) = 0
+           OR f.venture_id = ANY(CAST(:venture_ids AS uuid[])))
       AND (cardinality(CAST(:stages AS integer[])) = 0
-           OR m.stage_id = ANY(CAST(:stages AS integer[])))
+           OR f.stage_id = ANY(CAST(:stages AS integer[])))
     GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    -- Rollup cells, and the stored rows of dirty days taken away again (sign -1).
+    SELECT
+        t.day >= CAST(:start_day AS date),
+        CASE WHEN CAST(:by_bucket AS boolean)
+            THEN date_trunc(CAST(:grain AS text), t.day::timestamp) AT TIME ZONE CAST(:tz AS text)
+        END,
+        CASE WHEN CAST(:by_venture AS boolean) THEN t.company_id END,
+        CASE WHEN CAST(:by_venture AS boolean) THEN t.venture_id END,
+        CASE WHEN CAST(:by_stage AS boolean) THEN t.stage_id END,
+        sum(c.sign * t.rows), sum(c.sign * t.actions), sum(c.sign * t.successes),
+        sum(c.sign * t.failures), sum(c.sign * t.error_num), sum(c.sign * t.error_actions),
+        sum(c.sign * t.handoff_num), sum(c.sign * t.handoff_actions), sum(c.sign * t.durations),
+        sum(c.sign * t.duration_sum), sum(c.sign * t.interventions), sum(c.sign * t.approvals),
+        sum(c.sign * t.rejections), sum(c.sign * t.compute_cost), sum(c.sign * t.api_calls),
+        sum(c.sign * t.quality_sum), sum(c.sign * t.quality_n), sum(c.sign * t.confidence_sum),
+        sum(c.sign * t.confidence_n), sum(c.sign * t.cost_n), sum(c.sign * t.response_sum),
+        sum(c.sign * t.response_n)
+    FROM (
+        SELECT u.span, u.lo, u.hi, NULL::uuid AS company_id, 1 AS sign
+        FROM unnest(CAST(:cell_span AS text[]), CAST(:cell_lo AS date[]),
+                    CAST(:cell_hi AS date[])) AS u(span, lo, hi)
+        WHERE (SELECT rolled FROM setting)
+        UNION ALL
+        SELECT 'day', d.day, d.day + 1, d.company_id, -1 FROM dirty AS d
+    ) AS c
+    JOIN orchdash.metric_totals AS t
+      ON t.span = c.span AND t.day >= c.lo AND t.day < c.hi
+     AND t.company_id = coalesce(c.company_id, t.company_id)
+    WHERE t.company_id = ANY(CAST(:company_ids AS uuid[]))
+      AND t.by_stage = (SELECT by_stage FROM need)
+      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
+           OR t.venture_id = ANY(CAST(:venture_ids AS uuid[])))
+      AND (cardinality(CAST(:stages AS integer[])) = 0
+           OR t.stage_id = ANY(CAST(:stages AS integer[])))
+    GROUP BY 1, 2, 3, 4, 5
+),
+t AS (
+    SELECT
+        p.is_current, p.bucket, p.company_id, p.venture_id, p.stage_id,
+        CAST(sum(p.rows) AS bigint) AS rows,
+        CAST(sum(p.actions) AS bigint) AS actions,
+        CAST(sum(p.successes) AS bigint) AS successes,
+        CAST(sum(p.failures) AS bigint) AS failures,
+        CAST(sum(p.error_num) / nullif(sum(p.error_actions), 0) AS double precision)
+            AS error_rate,
+        CAST(sum(p.handoff_num) / nullif(sum(p.handoff_actions), 0) AS double precision)
+            AS handoff_efficiency,
+        CAST(sum(p.durations) AS bigint) AS measured,
+        CAST(sum(p.duration_sum) / nullif(sum(p.durations), 0) AS double precision)
+            AS mean_stage_duration_s,
+        CAST(sum(p.interventions) AS bigint) AS interventions,
+        CAST(sum(p.approvals) AS bigint) AS approvals,
+        CAST(sum(p.rejections) AS bigint) AS rejections,
+        CAST(sum(p.compute_cost) AS double precision) AS compute_cost,
+        CAST(sum(p.api_calls) AS bigint) AS api_calls,
+        CAST(sum(p.quality_sum) / nullif(sum(p.quality_n), 0) AS double precision)
+            AS data_quality,
+        CAST(sum(p.confidence_sum) / nullif(sum(p.confidence_n), 0) AS double precision)
+            AS confidence,
+        -- Cost per success: the recorded costs over the successes (NULL without either).
+        CAST(CASE WHEN sum(p.cost_n) > 0
+            THEN sum(p.compute_cost) / nullif(sum(p.successes), 0) END AS double precision)
+            AS cost_per_success,
+        CAST(sum(p.response_sum) / nullif(sum(p.response_n), 0) AS double precision)
+            AS response_s
+    FROM parts AS p
+    GROUP BY 1, 2, 3, 4, 5
+    -- A group whose rows all went away since the last fold nets out to nothing.
+    HAVING sum(p.rows) > 0
 )
 -- Names are joined after aggregation; a venture is named only under its own company.
 SELECT t.*, c.name AS company, v.name AS venture
