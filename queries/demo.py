@@ -96,9 +96,11 @@ def load_demo(
         for statement, table in _small_tables(world, users):
             _copy(conn, statement, [table])
         conn.execute(sqlfiles.load("demo_drop_keys_and_indexes"))
+        conn.execute(sqlfiles.load("rollup_suspend"))
         _copy(conn, "demo_copy_metrics", metric_chunks(world), step)
         conn.execute(sqlfiles.load("demo_restore_keys_and_indexes"))
         conn.execute(sqlfiles.load("demo_analyze"))
+        conn.execute(sqlfiles.load("rollup_resume"))
     return DemoSummary(
         companies=len(world.company_ids),
         ventures=len(world.venture_ids),
