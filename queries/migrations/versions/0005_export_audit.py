@@ -13,18 +13,15 @@ roles cannot call it). The signed-in user reads their own rows as ``authenticate
 every tenant read is READ ONLY.
 
 Revision ID: 0005
-Revises: 0004 (0003 until the rollup migration 0004 exists: see down_revision)
+Revises: 0004
 Create Date: 2026-11-26
 """
 
-from pathlib import Path
 
 from alembic import op
 
 revision = "0005"
-# 0004 (rollups) is written in parallel; chain onto it as soon as it exists, so the history never
-# has two heads. The lead hard-codes "0004" once both are merged.
-down_revision = "0004" if any(Path(__file__).parent.glob("0004_*.py")) else "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
