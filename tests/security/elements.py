@@ -100,32 +100,32 @@ class Snapshot:
         for message in self.messages:
             if isinstance(message, Dataframe | DownloadButton):
                 # The frame and the file are read below, decoded; their bytes are not text.
-                yield from _strings(MessageToDict(message, preserving_proto_field_name=True),
+                yield from texts_in(MessageToDict(message, preserving_proto_field_name=True),
                                     skip={"arrow_data", "lazy_data"})  # fmt: skip
             else:
-                yield from _strings(MessageToDict(message, preserving_proto_field_name=True))
+                yield from texts_in(MessageToDict(message, preserving_proto_field_name=True))
         for frame in self.frames:
             yield from map(str, frame.columns)
             for column in frame.columns:
                 yield from (str(v) for v in frame[column] if isinstance(v, str))
         for chart in self.charts:
-            yield from _strings(chart)
+            yield from texts_in(chart)
         for download in self.downloads:
             yield download.file_name
             for record in read_csv(download.data):
                 yield from record
 
 
-def _strings(value: Any, skip: frozenset[str] | set[str] = frozenset()) -> Iterator[str]:
+def texts_in(value: Any, skip: frozenset[str] | set[str] = frozenset()) -> Iterator[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for key, item in value.items():
             if key not in skip:
-                yield from _strings(item, skip)
+                yield from texts_in(item, skip)
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item, skip)
+            yield from texts_in(item, skip)
 
 
 def read_csv(data: bytes) -> list[list[str]]:
@@ -232,4 +232,4 @@ def has_html(shot: Snapshot) -> bool:
         if tag.search(body) or link.search(body):
             return True
     markup = re.compile(r"<\s*(img|svg|script|a|iframe)\b|href", re.IGNORECASE)
-    return any(markup.search(text) for chart in shot.charts for text in _strings(chart))
+    return any(markup.search(text) for chart in shot.charts for text in texts_in(chart))

@@ -66,10 +66,10 @@ def test_streamlit_runs_with_xsrf_protection_on_and_error_details_off() -> None:
     assert options["global.developmentMode"] is False
 
 
-def test_the_running_app_hands_out_an_xsrf_token(world_server: AppServer) -> None:
+def test_the_running_app_hands_out_an_xsrf_token(hostile_server: AppServer) -> None:
     # Streamlit sets its double-submit XSRF cookie (on the health route the frontend polls)
     # only while the protection is on.
-    response = httpx.get(world_server.url + "/_stcore/health")
+    response = httpx.get(hostile_server.url + "/_stcore/health")
     assert response.status_code == 200
     assert any(
         header.startswith("_streamlit_xsrf=") for header in response.headers.get_list("set-cookie")
@@ -149,7 +149,8 @@ def test_no_secret_password_or_database_url_is_committed() -> None:
 def test_the_scanner_finds_what_it_looks_for() -> None:
     """The scan above is only as good as its patterns: each must catch a real-looking leak."""
     leaks = {
-        "config.py": 'DATABASE_URL = "postgresql://orchdash_app:s3cr3t-Pa55@db.example.com/app"',
+        # Split, so that this file does not hold what it plants.
+        "config.py": 'DATABASE_URL = "postgresql://orchdash_app:' + 's3cr3t-Pa55@db.example.com/x"',
         "settings.toml": 'cookie_secret = "q8Zr2LmX4vT9pW1nK7sB3yF6"',
         "key.txt": "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIE...",
         "aws.txt": "AKIA" + "ABCDEFGHIJKLMNOP",

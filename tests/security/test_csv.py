@@ -62,12 +62,6 @@ def check(data: bytes, seen: Seen) -> None:
         assert b'"Quote ""q"", comma\nand newline"' in data
 
 
-def visible_names(world: w.World, user: str) -> set[str]:
-    scope = {world.companies[c] for c, active in w.ACCESS[user].items() if active}
-    names = {world.company_names[c] for c in scope}
-    return names | {n for v, n in world.ventures.items() if world.venture_company[v] in scope}
-
-
 @pytest.mark.parametrize("user", ["A", "B"])
 def test_every_download_is_safe_in_a_spreadsheet(
     app_env: str, hostile_world: w.World, user: str
@@ -92,5 +86,6 @@ def test_every_download_is_safe_in_a_spreadsheet(
     check(response.content, seen)
 
     assert seen.negatives > 0  # refunds: negative costs, written as numbers
-    hostile_here = visible_names(hostile_world, user) & (FORMULA_NAMES | TEXT_NAMES)
+    scope = {hostile_world.companies[c] for c, active in w.ACCESS[user].items() if active}
+    hostile_here = hostile_world.names_of(scope) & (FORMULA_NAMES | TEXT_NAMES)
     assert seen.names == hostile_here  # every hostile name of the user's companies was checked

@@ -29,12 +29,12 @@ def run(server: AppServer, world: w.World, owner: Engine, seconds: float) -> loa
 
 
 def test_twenty_tabs_for_thirty_seconds(
-    world_server: AppServer,
+    hostile_server: AppServer,
     hostile_world: w.World,
     owner: Engine,
     record_property: pytest.RecordProperty,
 ) -> None:
-    report = run(world_server, hostile_world, owner, 30)
+    report = run(hostile_server, hostile_world, owner, 30)
     record_property("load", report.summary())
     assert report.answers >= TABS  # every tab got answers
     # Half a minute is within the cache's TTL and Streamlit's keeping of closed sessions, so
@@ -45,12 +45,12 @@ def test_twenty_tabs_for_thirty_seconds(
 @pytest.mark.bench
 @pytest.mark.timeout(900)  # beyond the suite's 600 s: ten minutes of load, and the start
 def test_twenty_tabs_for_ten_minutes(
-    world_server: AppServer,
+    hostile_server: AppServer,
     hostile_world: w.World,
     owner: Engine,
     record_property: pytest.RecordProperty,
 ) -> None:
-    report = run(world_server, hostile_world, owner, 600)
+    report = run(hostile_server, hostile_world, owner, 600)
     record_property("load", report.summary())
     # After the first minutes (cache TTL 60 s, closed sessions kept 120 s) memory is flat.
     assert report.window(400, 600) - report.window(200, 400) < 40

@@ -90,6 +90,11 @@ class World:
     def company_names(self) -> dict[str, str]:
         return {cid: COMPANY_NAMES[label] for label, cid in self.companies.items()}
 
+    def names_of(self, companies: set[str]) -> set[str]:
+        """The names of these companies and of their ventures."""
+        names = {self.company_names[c] for c in companies}
+        return names | {n for v, n in self.ventures.items() if self.venture_company[v] in companies}
+
     def company_of_name(self) -> dict[str, str | None]:
         """Every name in the world -> the company whose data it is (None: nobody's)."""
         names: dict[str, str | None] = {n: c for c, n in self.company_names.items()}
