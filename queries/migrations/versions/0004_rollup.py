@@ -151,32 +151,46 @@ FUNCTIONS = r"""
 -- leakproof: under RLS a range of bins can therefore bound an index scan on stage_duration.
 -- Bins -8701 and 8700 are open-ended (|d| >= 3.9e12 s).
 CREATE FUNCTION orchdash.bin_floor(f integer) RETURNS interval
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
     WHEN f > 8700 THEN interval '178000000 years'
     WHEN f < -8700 THEN interval '-178000000 years'
     ELSE make_interval(secs => round(CAST(sign(f) * (exp(abs(f) / 300.0) - 1) AS numeric), 6))
 END;
 
--- The bin of a duration: the logarithm gives it to within one, interval comparison settles it.
--- Exact, and consistent with the order of extract(epoch ...), for every interval with less than
--- twelve months (see irregular in metric_facts).
+-- The bin of a duration: the logarithm of its seconds, unless that lies within 2e-4 of a bin's
+-- edge (where the microsecond rounding of bin_floor could matter), then interval comparison
+-- settles it. Exact, and consistent with the order of extract(epoch ...), for every interval
+-- with less than twelve months (see irregular in metric_facts). One expression, so that it is
+-- inlined: it runs for every row a rollup is built from.
+CREATE FUNCTION orchdash.log_bin(seconds double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN seconds IS NULL THEN NULL
+    WHEN seconds > 1e300 THEN 8700.5
+    WHEN seconds < -1e300 THEN -8700.5
+    ELSE greatest(-8700.5, least(8700.5, sign(seconds) * 300 * ln(1 + abs(seconds))))
+END;
+
 CREATE FUNCTION orchdash.duration_bin(d interval) RETURNS integer
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN (
-    SELECT g.f - (d < orchdash.bin_floor(g.f))::integer
-               + (d >= orchdash.bin_floor(g.f + 1))::integer
-    FROM (
-        SELECT greatest(-8701, least(8700, CASE
-            WHEN e.s >= 0 THEN floor(least(300 * ln(1 + e.s), 1e6))
-            ELSE -1 - floor(least(300 * ln(1 - e.s), 1e6)) END))::integer AS f
-        FROM (SELECT CAST(extract(epoch FROM d) AS double precision) AS s) AS e
-    ) AS g
-);
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN abs(orchdash.log_bin(date_part('epoch', d))
+             - round(orchdash.log_bin(date_part('epoch', d)))) > 2e-4
+    THEN floor(orchdash.log_bin(date_part('epoch', d)))::integer
+    ELSE floor(orchdash.log_bin(date_part('epoch', d)))::integer
+        - (d < orchdash.bin_floor(
+               floor(orchdash.log_bin(date_part('epoch', d)))::integer
+           ))::integer
+        + (d >= orchdash.bin_floor(
+               floor(orchdash.log_bin(date_part('epoch', d)))::integer
+               + 1
+           ))::integer
+END;
 
 -- Ten fine bins to a coarse one (floor division, also below zero).
 CREATE FUNCTION orchdash.coarse_bin(fine integer) RETURNS integer
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (fine - ((fine % 10) + 10) % 10) / 10;
 
 -- Each metric row as the rollups count it, in the rollup zone. security_invoker: read by a
@@ -187,7 +201,7 @@ SELECT
     m.venture_id,
     m.stage_id,
     m.recorded_at,
-    (m.recorded_at AT TIME ZONE s.zone)::date AS day,
+    (m.recorded_at AT TIME ZONE (SELECT s.zone FROM orchdash.rollup_settings AS s))::date AS day,
     m.stage_duration,
     CAST(extract(epoch FROM m.stage_duration) AS double precision) AS seconds,
     -- A year or more: extract(epoch) counts it as 365.25 days, comparison as 360, so the two
@@ -219,7 +233,6 @@ SELECT
     coalesce(extract(epoch FROM m.agent_response_time), 0) AS response_sum,
     (m.agent_response_time IS NOT NULL)::integer::bigint AS response_n
 FROM public.orchestration_metrics AS m
-CROSS JOIN orchdash.rollup_settings AS s
 -- Rows without a company are visible to nobody; rows without a time fall in no period.
 WHERE m.company_id IS NOT NULL AND m.recorded_at IS NOT NULL;
 
@@ -392,7 +405,7 @@ BEGIN
           ON k.company_id = f.company_id AND k.day = f.day
          AND f.recorded_at >= (k.day::timestamp AT TIME ZONE v_zone)
          AND f.recorded_at < ((k.day + 1)::timestamp AT TIME ZONE v_zone)
-        WHERE f.stage_id IS NOT NULL AND f.seconds IS NOT NULL
+        WHERE f.stage_id IS NOT NULL AND f.stage_duration IS NOT NULL
         GROUP BY 1, 2, 3, 4
     ) AS b
     GROUP BY b.company_id, b.stage_id, b.day
@@ -448,7 +461,7 @@ $$;
 
 -- Rebuild everything from the raw rows, in p_zone (NULL: keep the zone). Writers wait.
 CREATE FUNCTION orchdash.rollup_rebuild(p_zone text DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET work_mem = '256MB' AS $$
 DECLARE
     companies uuid[];
     days date[];
@@ -479,14 +492,16 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         INSERT INTO orchdash.rollup_dirty (company_id, day)
-        SELECT DISTINCT n.company_id, (n.recorded_at AT TIME ZONE s.zone)::date
-        FROM inserted AS n CROSS JOIN orchdash.rollup_settings AS s
+        SELECT DISTINCT n.company_id,
+               (n.recorded_at AT TIME ZONE (SELECT s.zone FROM orchdash.rollup_settings AS s))::date
+        FROM inserted AS n
         WHERE n.company_id IS NOT NULL AND n.recorded_at IS NOT NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         INSERT INTO orchdash.rollup_dirty (company_id, day)
-        SELECT DISTINCT o.company_id, (o.recorded_at AT TIME ZONE s.zone)::date
-        FROM deleted AS o CROSS JOIN orchdash.rollup_settings AS s
+        SELECT DISTINCT o.company_id,
+               (o.recorded_at AT TIME ZONE (SELECT s.zone FROM orchdash.rollup_settings AS s))::date
+        FROM deleted AS o
         WHERE o.company_id IS NOT NULL AND o.recorded_at IS NOT NULL;
     END IF;
     PERFORM orchdash.fold_if_due();
