@@ -52,7 +52,12 @@ TENANT_TABLES = (
     "duration_day_prefix",
     "duration_month_prefix",
 )
-READ_FUNCTIONS = ("bin_floor(integer)", "duration_bin(interval)", "coarse_bin(integer)")
+READ_FUNCTIONS = (
+    "bin_floor(integer)",
+    "log_bin(double precision)",
+    "duration_bin(interval)",
+    "coarse_bin(integer)",
+)
 
 SCHEMA = """
 CREATE SCHEMA orchdash;
