@@ -12,6 +12,7 @@ Units: durations are seconds (float), ``error_rate`` 0..1, ``handoff_efficiency`
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -213,6 +214,15 @@ def _totals(
     months = not by_bucket or f.grain == "month"
     params.update(periods.total_cells(f, previous, months))
     return typed(_records(fetch(engine, scope, "totals", params)), _TOTALS, f.tz)
+
+
+def venture_periods(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+    """Per company and venture (rows without a venture left out), the totals of the period and
+    of the previous one of equal length (``is_current``), whatever ventures ``f`` chooses: the
+    columns of totals.sql, among them ``cost_per_success`` (recorded costs over successes) and
+    ``response_s`` (mean agent response time in seconds). For the "What changed" ranking."""
+    totals = _totals(engine, scope, replace(f, venture_ids=()), by_venture=True, previous=True)
+    return totals[totals["venture_id"].notna()].reset_index(drop=True)
 
 
 def _one_row(frame: pd.DataFrame, prefix: str = "") -> dict[str, Any]:
