@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id
 from queries.frames import Columns, empty, typed
-from queries.metrics import _valid_limit, fetch, metric_rows
+from queries.metrics import _valid_limit, fetch, metric_rows, venture_periods
 
 # The three measures of the heatmap, and the direction in which each is worse.
 MEASURES = ("duration", "error_rate", "handoff_efficiency")
@@ -330,15 +330,10 @@ def venture_changes(
     of every venture in view.
     """
     minimum = _valid_min_actions(min_actions)
-    params = sql_params(scope, f)
-    if params is None:
+    if sql_params(scope, f) is None:
         return empty(CHANGES, f.tz)
-    params["prev_start_ts"] = f.previous().bounds()[0]
-    raw = typed(
-        [dict(r._mapping) for r in fetch(engine, scope, "health_changes", params)],
-        _CHANGE_SQL,
-        f.tz,
-    )
+    # The totals of both periods per venture, from the rollups where they serve.
+    raw = venture_periods(engine, scope, f)[list(_CHANGE_SQL)]
     keys = ["company_id", "venture_id"]
     now = raw[raw["is_current"]]
     before = raw[~raw["is_current"]][keys + ["actions", *CHANGE_MEASURES]]
