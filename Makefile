@@ -26,7 +26,7 @@ test: lint
 	$(BIN)/pytest -m "not bench"
 
 bench: $(STAMP)
-	$(BIN)/pytest -m bench -s tests/bench tests/security
+	$(BIN)/pytest -m bench -s $(wildcard tests/bench) tests/security
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
