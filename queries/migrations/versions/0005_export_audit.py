@@ -17,7 +17,6 @@ Revises: 0004
 Create Date: 2026-11-26
 """
 
-
 from alembic import op
 
 revision = "0005"
