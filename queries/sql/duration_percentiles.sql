@@ -126,19 +126,24 @@ coarse AS MATERIALIZED (
     GROUP BY 1, 2
     HAVING sum(x.n) <> 0
 ),
+-- Per stage, the coarse bins in order with the count before each: a rank's bin is found by
+-- binary search (width_bucket) instead of a join on ranges.
 cum AS MATERIALIZED (
-    SELECT c.stage_id, c.bin, c.n,
-           CAST(sum(c.n) OVER (PARTITION BY c.stage_id ORDER BY c.bin) - c.n AS bigint) AS before,
-           CAST(sum(c.n) OVER (PARTITION BY c.stage_id) AS bigint) AS total
-    FROM coarse AS c
-),
-totals AS (
-    SELECT DISTINCT c.stage_id, c.total FROM cum AS c
+    SELECT x.stage_id, array_agg(x.bin ORDER BY x.bin) AS bins,
+           array_agg(x.before ORDER BY x.bin) AS befores, max(x.total) AS total
+    FROM (
+        SELECT c.stage_id, c.bin,
+               CAST(sum(c.n) OVER (PARTITION BY c.stage_id ORDER BY c.bin) - c.n AS bigint)
+                   AS before,
+               CAST(sum(c.n) OVER (PARTITION BY c.stage_id) AS bigint) AS total
+        FROM coarse AS c
+    ) AS x
+    GROUP BY x.stage_id
 ),
 -- The ranks percentile_cont reads: floor and ceil of p * (n - 1), counted from 0.
 wanted AS MATERIALIZED (
     SELECT DISTINCT t.stage_id, r.rank
-    FROM totals AS t
+    FROM cum AS t
     CROSS JOIN fractions AS f
     CROSS JOIN LATERAL (
         VALUES (CAST(floor(f.p * CAST(t.total - 1 AS double precision)) AS bigint)),
@@ -146,49 +151,69 @@ wanted AS MATERIALIZED (
     ) AS r(rank)
 ),
 in_coarse AS MATERIALIZED (
-    SELECT w.stage_id, w.rank, c.bin AS coarse, w.rank - c.before AS rank_in
+    SELECT w.stage_id, w.rank, c.bins[k.i] AS coarse, w.rank - c.befores[k.i] AS rank_in
     FROM wanted AS w
-    JOIN cum AS c ON c.stage_id = w.stage_id AND w.rank >= c.before AND w.rank < c.before + c.n
+    JOIN cum AS c ON c.stage_id = w.stage_id
+    CROSS JOIN LATERAL (SELECT width_bucket(w.rank, c.befores) AS i) AS k
 ),
 coarse_bins AS MATERIALIZED (
     SELECT DISTINCT i.stage_id, i.coarse FROM in_coarse AS i
+),
+wanted_stages AS MATERIALIZED (
+    SELECT DISTINCT b.stage_id FROM coarse_bins AS b
 ),
 edges AS (
     SELECT e.lo, e.hi, e.sign
     FROM unnest(CAST(:edge_lo AS date[]), CAST(:edge_hi AS date[]),
                 CAST(:edge_sign AS integer[])) AS e(lo, hi, sign)
 ),
+-- The fine cumulative arrays at the two month boundaries, one read per company and stage.
+month_arrays AS MATERIALIZED (
+    SELECT k.stage_id, m.sign, p.base, p.counts
+    FROM chosen AS c
+    CROSS JOIN wanted_stages AS k
+    CROSS JOIN (VALUES (CAST(:month_hi AS date), 1), (CAST(:month_lo AS date), -1))
+        AS m(boundary, sign)
+    CROSS JOIN LATERAL (
+        -- [:] copies the array out of its compressed storage once.
+        SELECT p.base, p.counts[:] AS counts FROM orchdash.duration_month_prefix AS p
+        WHERE p.company_id = c.company_id AND p.stage_id = k.stage_id
+          AND p.month <= m.boundary
+        ORDER BY p.month DESC
+        LIMIT 1
+    ) AS p
+    WHERE CAST(:month_lo AS date) < CAST(:month_hi AS date)
+),
+-- The edge days' fine counts, one index range per company, stage and edge.
+edge_days AS MATERIALIZED (
+    SELECT k.stage_id, e.sign, d.bins, d.counts
+    FROM chosen AS c
+    CROSS JOIN wanted_stages AS k
+    CROSS JOIN edges AS e
+    CROSS JOIN LATERAL (
+        SELECT d.bins, d.counts FROM orchdash.duration_days AS d
+        WHERE d.company_id = c.company_id AND d.stage_id = k.stage_id
+          AND d.day >= e.lo AND d.day < e.hi
+        OFFSET 0  -- a range scan of the key per company, stage and edge, not one of everything
+    ) AS d
+),
 -- 2. Fine counts within each coarse bin that holds a wanted rank.
 fine AS MATERIALIZED (
     SELECT x.stage_id, x.coarse, x.fine, CAST(sum(x.n) AS bigint) AS n
     FROM (
         SELECT b.stage_id, b.coarse,
-               p.base + greatest(b.coarse * 10 - p.base, 0) + e.i::integer - 1 AS fine,
-               e.n * m.sign AS n
+               a.base + greatest(b.coarse * 10 - a.base, 0) + e.i::integer - 1 AS fine,
+               e.n * a.sign AS n
         FROM coarse_bins AS b
-        CROSS JOIN chosen AS c
-        CROSS JOIN (VALUES (CAST(:month_hi AS date), 1), (CAST(:month_lo AS date), -1))
-            AS m(boundary, sign)
-        CROSS JOIN LATERAL (
-            SELECT p.base, p.counts FROM orchdash.duration_month_prefix AS p
-            WHERE p.company_id = c.company_id AND p.stage_id = b.stage_id
-              AND p.month <= m.boundary
-            ORDER BY p.month DESC
-            LIMIT 1
-        ) AS p
+        JOIN month_arrays AS a ON a.stage_id = b.stage_id
         CROSS JOIN LATERAL unnest(
-            p.counts[greatest(b.coarse * 10 - p.base, 0) + 1 : b.coarse * 10 + 9 - p.base + 1]
+            a.counts[greatest(b.coarse * 10 - a.base, 0) + 1 : b.coarse * 10 + 9 - a.base + 1]
         ) WITH ORDINALITY AS e(n, i)
-        WHERE CAST(:month_lo AS date) < CAST(:month_hi AS date)
         UNION ALL
-        -- The edge days: the slice of each day's bins that falls into the coarse bin.
-        SELECT b.stage_id, b.coarse, d.bins[k.i], d.counts[k.i] * e.sign
+        -- The slice of each edge day's bins that falls into the coarse bin.
+        SELECT b.stage_id, b.coarse, d.bins[k.i], d.counts[k.i] * d.sign
         FROM coarse_bins AS b
-        CROSS JOIN edges AS e
-        CROSS JOIN chosen AS c
-        JOIN orchdash.duration_days AS d
-          ON d.company_id = c.company_id
-         AND d.stage_id = b.stage_id AND d.day >= e.lo AND d.day < e.hi
+        JOIN edge_days AS d ON d.stage_id = b.stage_id
         CROSS JOIN LATERAL generate_series(
             width_bucket(b.coarse * 10 - 1, d.bins) + 1, width_bucket(b.coarse * 10 + 9, d.bins)
         ) AS k(i)
@@ -200,18 +225,22 @@ fine AS MATERIALIZED (
     GROUP BY 1, 2, 3
     HAVING sum(x.n) <> 0
 ),
-fine_cum AS (
-    SELECT f.stage_id, f.coarse, f.fine, f.n,
-           CAST(sum(f.n) OVER (PARTITION BY f.stage_id, f.coarse ORDER BY f.fine) - f.n AS bigint)
-               AS before
-    FROM fine AS f
+fine_cum AS MATERIALIZED (
+    SELECT x.stage_id, x.coarse, array_agg(x.fine ORDER BY x.fine) AS bins,
+           array_agg(x.before ORDER BY x.fine) AS befores
+    FROM (
+        SELECT f.stage_id, f.coarse, f.fine,
+               CAST(sum(f.n) OVER (PARTITION BY f.stage_id, f.coarse ORDER BY f.fine) - f.n
+                    AS bigint) AS before
+        FROM fine AS f
+    ) AS x
+    GROUP BY x.stage_id, x.coarse
 ),
 in_fine AS MATERIALIZED (
-    SELECT i.stage_id, i.rank, f.fine, i.rank_in - f.before AS rank_in
+    SELECT i.stage_id, i.rank, f.bins[k.i] AS fine, i.rank_in - f.befores[k.i] AS rank_in
     FROM in_coarse AS i
-    JOIN fine_cum AS f
-      ON f.stage_id = i.stage_id AND f.coarse = i.coarse
-     AND i.rank_in >= f.before AND i.rank_in < f.before + f.n
+    JOIN fine_cum AS f ON f.stage_id = i.stage_id AND f.coarse = i.coarse
+    CROSS JOIN LATERAL (SELECT width_bucket(i.rank_in, f.befores) AS i) AS k
 ),
 value_requests AS MATERIALIZED (
     SELECT i.stage_id, i.fine, max(i.rank_in) + 1 AS needed,
@@ -221,7 +250,7 @@ value_requests AS MATERIALIZED (
 ),
 -- 3. The values at the wanted ranks. Only comparisons of stage_duration and recorded_at with
 -- values, which RLS lets bound the index scan.
-fine_values AS (
+fine_values AS MATERIALIZED (
     SELECT r.stage_id, r.fine, v.seconds
     FROM value_requests AS r
     CROSS JOIN LATERAL (
@@ -256,7 +285,7 @@ binned AS (
                 ELSE lo.seconds END
             ORDER BY f.i
         ) AS percentiles
-    FROM totals AS t
+    FROM cum AS t
     CROSS JOIN fractions AS f
     -- Left joins: always five entries, even if a value went missing (it cannot under RLS).
     LEFT JOIN at_rank AS lo

@@ -70,7 +70,7 @@ parts AS (
            OR f.stage_id = ANY(CAST(:stages AS integer[])))
     GROUP BY 1, 2, 3, 4, 5
     UNION ALL
-    -- Rollup cells, and the stored rows of dirty days taken away again (sign -1).
+    -- Rollup cells: already sums, so no grouping here (the final one does it).
     SELECT
         t.day >= CAST(:start_day AS date),
         CASE WHEN CAST(:by_bucket AS boolean)
@@ -79,36 +79,50 @@ parts AS (
         CASE WHEN CAST(:by_venture AS boolean) THEN t.company_id END,
         CASE WHEN CAST(:by_venture AS boolean) THEN t.venture_id END,
         CASE WHEN CAST(:by_stage AS boolean) THEN t.stage_id END,
-        sum(c.sign * t.rows), sum(c.sign * t.actions), sum(c.sign * t.successes),
-        sum(c.sign * t.failures), sum(c.sign * t.error_num), sum(c.sign * t.error_actions),
-        sum(c.sign * t.handoff_num), sum(c.sign * t.handoff_actions), sum(c.sign * t.durations),
-        sum(c.sign * t.duration_sum), sum(c.sign * t.interventions), sum(c.sign * t.approvals),
-        sum(c.sign * t.rejections), sum(c.sign * t.compute_cost), sum(c.sign * t.api_calls),
-        sum(c.sign * t.quality_sum), sum(c.sign * t.quality_n), sum(c.sign * t.confidence_sum),
-        sum(c.sign * t.confidence_n), sum(c.sign * t.cost_n), sum(c.sign * t.response_sum),
-        sum(c.sign * t.response_n)
-    FROM (
-        SELECT u.span, u.lo, u.hi, NULL::uuid AS company_id, 1 AS sign
-        FROM unnest(CAST(:cell_span AS text[]), CAST(:cell_lo AS date[]),
-                    CAST(:cell_hi AS date[])) AS u(span, lo, hi)
-        WHERE (SELECT rolled FROM setting)
-        UNION ALL
-        SELECT 'day', d.day, d.day + 1, d.company_id, -1 FROM dirty AS d
-    ) AS c
-    JOIN orchdash.metric_totals AS t
-      ON t.span = c.span AND t.day >= c.lo AND t.day < c.hi
-     AND t.company_id = coalesce(c.company_id, t.company_id)
-    WHERE t.company_id = ANY(CAST(:company_ids AS uuid[]))
+        t.rows, t.actions, t.successes, t.failures, t.error_num, t.error_actions, t.handoff_num,
+        t.handoff_actions, t.durations, t.duration_sum, t.interventions, t.approvals,
+        t.rejections, t.compute_cost, t.api_calls, t.quality_sum, t.quality_n,
+        t.confidence_sum, t.confidence_n, t.cost_n, t.response_sum, t.response_n
+    FROM unnest(CAST(:cell_span AS text[]), CAST(:cell_lo AS date[]),
+                CAST(:cell_hi AS date[])) AS c(span, lo, hi)
+    JOIN orchdash.metric_totals AS t ON t.span = c.span AND t.day >= c.lo AND t.day < c.hi
+    WHERE (SELECT rolled FROM setting)
+      AND t.company_id = ANY(CAST(:company_ids AS uuid[]))
       AND t.by_stage = (SELECT by_stage FROM need)
       AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
            OR t.venture_id = ANY(CAST(:venture_ids AS uuid[])))
       AND (cardinality(CAST(:stages AS integer[])) = 0
            OR t.stage_id = ANY(CAST(:stages AS integer[])))
-    GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    -- The stored rows of dirty days, taken away again (their raw rows are in the first part).
+    SELECT
+        t.day >= CAST(:start_day AS date),
+        CASE WHEN CAST(:by_bucket AS boolean)
+            THEN date_trunc(CAST(:grain AS text), t.day::timestamp) AT TIME ZONE CAST(:tz AS text)
+        END,
+        CASE WHEN CAST(:by_venture AS boolean) THEN t.company_id END,
+        CASE WHEN CAST(:by_venture AS boolean) THEN t.venture_id END,
+        CASE WHEN CAST(:by_stage AS boolean) THEN t.stage_id END,
+        -t.rows, -t.actions, -t.successes, -t.failures, -t.error_num, -t.error_actions,
+        -t.handoff_num, -t.handoff_actions, -t.durations, -t.duration_sum, -t.interventions,
+        -t.approvals, -t.rejections, -t.compute_cost, -t.api_calls, -t.quality_sum,
+        -t.quality_n, -t.confidence_sum, -t.confidence_n, -t.cost_n, -t.response_sum,
+        -t.response_n
+    FROM dirty AS d
+    JOIN orchdash.metric_totals AS t
+      ON t.company_id = d.company_id AND t.span = 'day' AND t.day = d.day
+    WHERE t.by_stage = (SELECT by_stage FROM need)
+      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
+           OR t.venture_id = ANY(CAST(:venture_ids AS uuid[])))
+      AND (cardinality(CAST(:stages AS integer[])) = 0
+           OR t.stage_id = ANY(CAST(:stages AS integer[])))
 ),
 t AS (
     SELECT
-        p.is_current, p.bucket, p.company_id, p.venture_id, p.stage_id,
+        p.is_current, p.bucket,
+        -- As text: a uuid becomes a Python object per row, text stays cheap.
+        CAST(p.company_id AS text) AS company_id, CAST(p.venture_id AS text) AS venture_id,
+        p.stage_id,
         CAST(sum(p.rows) AS bigint) AS rows,
         CAST(sum(p.actions) AS bigint) AS actions,
         CAST(sum(p.successes) AS bigint) AS successes,
@@ -136,12 +150,13 @@ t AS (
         CAST(sum(p.response_sum) / nullif(sum(p.response_n), 0) AS double precision)
             AS response_s
     FROM parts AS p
-    GROUP BY 1, 2, 3, 4, 5
+    GROUP BY p.is_current, p.bucket, p.company_id, p.venture_id, p.stage_id
     -- A group whose rows all went away since the last fold nets out to nothing.
     HAVING sum(p.rows) > 0
 )
 -- Names are joined after aggregation; a venture is named only under its own company.
 SELECT t.*, c.name AS company, v.name AS venture
 FROM t
-LEFT JOIN companies AS c ON c.id = t.company_id
-LEFT JOIN ventures AS v ON v.id = t.venture_id AND v.company_id = t.company_id
+LEFT JOIN companies AS c ON c.id = CAST(t.company_id AS uuid)
+LEFT JOIN ventures AS v
+  ON v.id = CAST(t.venture_id AS uuid) AND v.company_id = CAST(t.company_id AS uuid)
