@@ -12,6 +12,7 @@ Units: durations are seconds (float), ``error_rate`` 0..1, ``handoff_efficiency`
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -203,17 +204,21 @@ def _totals(
     by_venture: bool = False,
     by_stage: bool = False,
     previous: bool = False,
+    keep: Iterable[str] | None = None,
 ) -> pd.DataFrame:
+    """totals.sql as a frame of the columns ``keep`` (all by default): a page of ten thousand
+    groups pays for the columns it shows only."""
+    columns = _TOTALS if keep is None else {name: _TOTALS[name] for name in keep}
     params = sql_params(scope, f)
     if params is None:
-        return empty(_TOTALS, f.tz)
+        return empty(columns, f.tz)
     if previous:
         params["prev_start_ts"] = f.previous().bounds()[0]
     params.update(by_bucket=by_bucket, by_venture=by_venture, by_stage=by_stage)
     # Whole months serve every grouping but buckets of days and weeks, which months cut across.
     months = not by_bucket or f.grain == "month"
     params.update(periods.total_cells(f, previous, months))
-    return typed(_records(fetch(engine, scope, "totals", params)), _TOTALS, f.tz)
+    return typed(_records(fetch(engine, scope, "totals", params)), columns, f.tz)
 
 
 def venture_periods(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
@@ -243,7 +248,7 @@ def kpis(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
     weighted by action_count (NaN when no row has both), ``data_quality`` and ``confidence`` are
     plain means of the rows' scores, ``compute_cost`` is the sum of the recorded costs.
     """
-    totals = _totals(engine, scope, f, previous=True)
+    totals = _totals(engine, scope, f, previous=True, keep=["is_current", *MEASURES])
     row = _one_row(totals[totals["is_current"]]) | _one_row(totals[~totals["is_current"]], "prev_")
     return typed([row], KPIS, f.tz)
 
@@ -251,15 +256,15 @@ def kpis(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
 def kpi_trend(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
     """The measures of :func:`kpis` per period bucket (``f.grain`` in ``f.tz``), oldest first;
     buckets without rows are absent."""
-    totals = _totals(engine, scope, f, by_bucket=True)
-    return totals.sort_values("bucket", ignore_index=True)[list(TREND)]
+    totals = _totals(engine, scope, f, by_bucket=True, keep=TREND)
+    return totals.sort_values("bucket", ignore_index=True)
 
 
 def stage_rates(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
     """The measures of :func:`kpis` per stage, all 40 stages in order (zero counts and NaN rates
     where a stage has no rows). Rows without a stage are left out."""
-    totals = _totals(engine, scope, f, by_stage=True).dropna(subset=["stage_id"])
-    return _all_stages(totals, STAGE_RATES)
+    totals = _totals(engine, scope, f, by_stage=True, keep=STAGE_RATES)
+    return _all_stages(totals.dropna(subset=["stage_id"]), STAGE_RATES)
 
 
 def _all_stages(frame: pd.DataFrame, columns: Columns) -> pd.DataFrame:
@@ -276,7 +281,8 @@ def stage_durations(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
     """Per stage 1..40: ``rows`` (rows of the stage), ``measured`` (of them, with a duration),
     ``mean_s`` and the percentiles ``p10_s p25_s p50_s p75_s p90_s`` of stage_duration in seconds
     (percentile_cont, linear interpolation; NaN where no duration was measured)."""
-    totals = _totals(engine, scope, f, by_stage=True)
+    keep = ["stage_id", "rows", "measured", "mean_stage_duration_s"]
+    totals = _totals(engine, scope, f, by_stage=True, keep=keep)
     totals = totals.dropna(subset=["stage_id"]).rename(columns={"mean_stage_duration_s": "mean_s"})
     params = sql_params(scope, f)
     found = {}
@@ -293,11 +299,10 @@ def stage_durations(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
 
 
 def _per_venture(engine: Engine, scope: Scope, f: Filters, columns: Columns) -> pd.DataFrame:
-    totals = _totals(engine, scope, f, by_bucket=True, by_venture=True)
-    ordered = totals.sort_values(
+    totals = _totals(engine, scope, f, by_bucket=True, by_venture=True, keep=columns)
+    return totals.sort_values(
         ["bucket", "company", "venture", "company_id", "venture_id"], ignore_index=True
     )
-    return ordered[list(columns)]
 
 
 def error_rates(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
@@ -334,7 +339,9 @@ def venture_attention(engine: Engine, scope: Scope, f: Filters, limit: int = 5) 
     venture with more actions, then by name.
     """
     limit = _valid_limit(limit)
-    totals = _totals(engine, scope, f, by_venture=True, previous=True)
+    keep = ["is_current", "company_id", "venture_id", "company", "venture", "actions"]
+    keep += ["error_rate", "handoff_efficiency", "interventions"]
+    totals = _totals(engine, scope, f, by_venture=True, previous=True, keep=keep)
     totals = totals[totals["venture_id"].notna()]
     keys = ["company_id", "venture_id"]
     current = totals[totals["is_current"]]
@@ -411,4 +418,4 @@ def metric_rows(engine: Engine, scope: Scope, f: Filters, limit: int | None = No
 
 def count_rows(engine: Engine, scope: Scope, f: Filters) -> int:
     """How many raw rows the filters select: what :func:`export_csv` would write."""
-    return int(_totals(engine, scope, f)["rows"].sum())
+    return int(_totals(engine, scope, f, keep=["rows"])["rows"].sum())

@@ -1,0 +1,76 @@
+"""One CSV export in a process of its own, so that its peak memory is its own: run as
+``python tests/bench/export_probe.py MODE APP_URL USER_ID START END`` with MODE ``export_csv``
+(the query layer's streamed COPY) or ``pandas`` (``pd.read_sql`` of the same rows, then
+``to_csv``). Prints one JSON line: rows, seconds, seconds to the first byte, bytes, and the growth
+of the process's peak resident memory over what it held just before the export.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import psutil
+from sqlalchemy import text
+
+import queries
+from queries import Filters, db, sqlfiles
+
+
+class Sink:
+    """A binary file that keeps nothing: counts bytes and notes when the first one came."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.first: float | None = None
+        self.bytes = 0
+
+    def write(self, data: Any) -> int:
+        if self.first is None and data:
+            self.first = time.perf_counter() - self.started
+        self.bytes += len(data)
+        return len(data)
+
+    def writable(self) -> bool:
+        return True
+
+
+def main(mode: str, url: str, user_id: str, start: str, end: str) -> dict[str, Any]:
+    engine = db.make_engine(url)
+    scope = queries.scope_for_user(engine, user_id)
+    f = Filters(start=date.fromisoformat(start), end=date.fromisoformat(end))
+    before_mb = psutil.Process().memory_info().rss / 2**20
+    started = time.perf_counter()
+    sink = Sink(started)
+    if mode == "export_csv":
+        rows = queries.export_csv(engine, scope, f, sink)
+    else:
+        # The usual way: every row into a DataFrame, then the DataFrame to CSV.
+        statement = sqlfiles.load("metric_rows")
+        params = queries.filters.sql_params(scope, f) or {}
+        params["row_limit"] = None
+        bound = {key: params[key] for key in statement._bindparams}
+        with db.scoped(engine, user_id, timeout_ms=3_600_000) as conn:
+            frame = pd.read_sql(text(statement.text), conn, params=bound)
+        sink.write(frame.to_csv(index=False).encode())
+        rows = len(frame)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    engine.dispose()
+    return {
+        "mode": mode,
+        "rows": rows,
+        "seconds": seconds,
+        "first_byte_s": sink.first,
+        "bytes": sink.bytes,
+        "peak_growth_mb": max(peak_mb - before_mb, 0.0),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*sys.argv[1:6])))

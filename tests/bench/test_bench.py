@@ -1,0 +1,459 @@
+"""`make bench`: the dashboard's figures at one and ten million rows, beside their targets.
+
+Two databases of their own get 1,000,000 and 10,000,000 demo rows (``load_demo``, timed). Then,
+in order, each step adding to one table that the last test prints (docs/performance.md keeps it):
+
+- pages: each page's query calls (tests/bench/scenarios.py) as the demo chairman (3 of 6
+  companies), for 90 days and for all time, over ``RUNS`` varied filters: cold (a new connection,
+  filters never asked before) and warm (the same again);
+- the naive baseline on the first of those filters: the raw rows read into pandas and grouped
+  there (tests/bench/naive.py), checked equal to the query layer before the ratio is given;
+- export_csv of 1,000,000 and 5,000,000 rows against pandas.read_sql + to_csv, each in a process
+  of its own for its peak memory;
+- 20 threads of mixed users and filters for 60 s, every answer checked against its user's scope;
+- inserts: throughput with and without the rollup marks (and their fold), and how soon a new
+  row shows;
+- Chromium: `Sign in` to the Overview drawn, a Period change to the page drawn again.
+
+Speed is reported, never asserted; equality with the naive figures and the scopes are asserted.
+ORCHDASH_BENCH_ROWS (e.g. "100000,1000000") and ORCHDASH_BENCH_RUNS shrink a trial run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+import queries
+from bench import naive
+from bench import scenarios as sc
+from bench.browser import app_server, measure
+from queries import Filters, admin, config, db, demo, schema
+from queries.errors import QueryTimeout
+
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
+
+SCALES = tuple(int(n) for n in os.environ.get("ORCHDASH_BENCH_ROWS", "1000000,10000000").split(","))
+BIG, SMALL = max(SCALES), min(SCALES)
+RUNS = int(os.environ.get("ORCHDASH_BENCH_RUNS", "20"))
+# The naive baseline reads millions of rows per run (about a minute at ten million, all time).
+NAIVE_RUNS = {"90 days": 3, "all time": 2}
+# Venture health sorts raw rows; at ten million, all time, it reaches the statement timeout.
+SLOW_PAGE_RUNS = 3
+CONCURRENT_USERS = 20
+CONCURRENT_SECONDS = 60
+INSERT_BATCHES, BATCH_ROWS = 100, 1_000
+BENCH_DIR = Path(__file__).parent
+PASSWORD = "bench-password-1"
+# Users beside the demo accounts, for the mixed load: label -> indexes of the companies.
+MIXED = {"all": (0, 1, 2, 3, 4, 5), "pair": (0, 4), "others": (3, 4, 5), "one": (5,)}
+BROWSER_USERS = 3
+
+
+@dataclass
+class BenchDb:
+    rows: int
+    owner: Engine
+    app_url: str
+    load_s: float
+    chairman: str
+    users: dict[str, str]  # label -> user id (chairman, analyst and MIXED)
+    access: dict[str, set[str]]  # user id -> active company ids
+
+
+@dataclass
+class Results:
+    loads: dict[int, float] = field(default_factory=dict)
+    # (rows, page, period, "cold"|"warm"|"naive") -> seconds per run
+    pages: dict[tuple[int, str, str, str], list[float]] = field(default_factory=dict)
+    timeouts: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    checked: list[str] = field(default_factory=list)
+    export: dict[str, dict[str, Any]] = field(default_factory=dict)
+    concurrent: dict[str, Any] = field(default_factory=dict)
+    inserts: dict[str, float] = field(default_factory=dict)
+    browser: dict[str, list[float]] = field(default_factory=dict)
+
+
+RESULTS = Results()
+
+
+def p(values: list[float], q: float) -> float:
+    """The q-quantile by nearest rank (p95 of 20 runs: the 19th), in milliseconds."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return 1000 * ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def timed(call: Callable[..., Any], *args: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    out = call(*args)
+    return time.perf_counter() - started, out
+
+
+def _sql(engine: Engine, statement: str, **params: Any) -> list[Any]:
+    with engine.begin() as conn:
+        result = conn.execute(text(statement), params)
+        return list(result) if result.returns_rows else []
+
+
+def _load(new_database: Callable[[str], str], rows: int) -> BenchDb:
+    url = new_database(f"orchdash_bench_{rows}")
+    schema.migrate(url)
+    owner = create_engine(url, poolclass=NullPool)
+    load_s, summary = timed(demo.load_demo, owner, rows, 42)
+    companies = [r[0] for r in _sql(owner, "SELECT id::text FROM companies ORDER BY name, id")]
+    users = dict(summary.users)
+    for label, picks in MIXED.items():
+        email = f"bench-{label}@bench.local"
+        users[email] = admin.add_user(owner, email, PASSWORD)
+        for i in picks:
+            admin.set_access(owner, email, companies[i], active=True)
+    chairman = users["chairman@demo.local"]
+    chairman_companies = _sql(
+        owner,
+        "SELECT company_id::text FROM user_company_access WHERE user_id = :u AND is_active",
+        u=chairman,
+    )
+    for n in range(BROWSER_USERS):
+        email = f"bench-browser-{n}@bench.local"
+        users[email] = admin.add_user(owner, email, PASSWORD)
+        for (company,) in chairman_companies:
+            admin.set_access(owner, email, company, active=True)
+    access: dict[str, set[str]] = {}
+    for user_id, company_id in _sql(
+        owner,
+        "SELECT user_id::text, company_id::text FROM user_company_access WHERE is_active",
+    ):
+        access.setdefault(user_id, set()).add(company_id)
+    _sql(owner, "ANALYZE")
+    return BenchDb(
+        rows=rows,
+        owner=owner,
+        app_url=db.as_role(url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD")),
+        load_s=load_s,
+        chairman=chairman,
+        users=users,
+        access=access,
+    )
+
+
+@pytest.fixture(scope="module")
+def bench(new_database: Callable[[str], str]) -> Iterator[dict[int, BenchDb]]:
+    loaded = {rows: _load(new_database, rows) for rows in SCALES}
+    for rows, found in loaded.items():
+        RESULTS.loads[rows] = found.load_s
+    yield loaded
+    for found in loaded.values():
+        found.owner.dispose()
+
+
+# ---- pages -----------------------------------------------------------------------------------
+
+
+def _page_runs(found: BenchDb, period: str) -> None:
+    engine = db.make_engine(found.app_url)
+    tenant = sc.Tenant.of(engine, found.chairman)
+    engine.dispose()
+    rng = random.Random(f"{found.rows}-{period}")
+    drawn = [sc.varied_filters(rng, tenant, period) for _ in range(RUNS)]
+    for page in sc.PAGES:
+        runs = drawn if page in sc.ISSUE_PAGES else drawn[:SLOW_PAGE_RUNS]
+        for n, f in enumerate(runs):
+            engine = db.make_engine(found.app_url)  # cold: a connection of its own
+            try:
+                for mode in ("cold", "warm"):
+                    seconds, answers = timed(sc.run_page, engine, found.chairman, f, page)
+                    RESULTS.pages.setdefault((found.rows, page, period, mode), []).append(seconds)
+                    assert sc.companies_seen(answers) <= found.access[found.chairman]
+                if n < NAIVE_RUNS[period]:
+                    _naive_run(found, engine, page, period, f, answers)
+            except QueryTimeout:
+                key = (found.rows, page, period)
+                RESULTS.timeouts[key] = RESULTS.timeouts.get(key, 0) + 1
+                break
+            finally:
+                engine.dispose()
+
+
+_naive_rows: dict[bool, tuple[float, Any]] = {}
+_naive_of: list[tuple[int, Filters]] = []
+
+
+def _naive_run(
+    found: BenchDb, engine: Engine, page: str, period: str, f: Filters, answers: dict[str, Any]
+) -> None:
+    """The page the naive way: its rows read (shared by the pages of one filter set, each page
+    charged the read) and grouped in pandas; the figures must equal the query layer's."""
+    scope = sc.scope_of(answers)
+    if _naive_of != [(found.rows, f)]:
+        _naive_rows.clear()
+        _naive_of[:] = [(found.rows, f)]
+    needs_previous = page in ("Overview", "Venture health")
+    reads = []
+    for previous in (False, True) if needs_previous else (False,):
+        if previous not in _naive_rows:
+            _naive_rows[previous] = timed(
+                naive.read_rows,
+                engine,
+                found.chairman,
+                scope.companies_for(f.company_ids),
+                f,
+                previous,
+            )
+        reads.append(_naive_rows[previous])
+    now = reads[0][1]
+    before = reads[1][1] if needs_previous else now.iloc[0:0]
+    grouping, figures = timed(naive.page_figures, page, now, before, f)
+    naive.assert_equal(page, figures, answers)
+    RESULTS.checked.append(f"{found.rows:,} rows, {page}, {period}: {len(now):,} rows, equal")
+    seconds = sum(r[0] for r in reads) + grouping
+    RESULTS.pages.setdefault((found.rows, page, period, "naive"), []).append(seconds)
+
+
+@pytest.mark.parametrize("period", sc.PERIODS)
+@pytest.mark.parametrize("rows", SCALES)
+def test_pages(bench: dict[int, BenchDb], rows: int, period: str) -> None:
+    _page_runs(bench[rows], period)
+
+
+# ---- export ----------------------------------------------------------------------------------
+
+
+def _period_with(engine: Engine, user_id: str, rows: int, last: date, first: date) -> Filters:
+    """The shortest period ending on ``last`` with at least ``rows`` rows (or all of them)."""
+    scope = queries.scope_for_user(engine, user_id)
+    lo, hi = 1, (last - first).days + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        f = Filters(start=last - timedelta(days=mid - 1), end=last)
+        if queries.count_rows(engine, scope, f) >= rows:
+            hi = mid
+        else:
+            lo = mid + 1
+    return Filters(start=last - timedelta(days=lo - 1), end=last)
+
+
+def _probe(mode: str, app_url: str, user_id: str, f: Filters) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(BENCH_DIR / "export_probe.py"),
+        mode,
+        app_url,
+        user_id,
+        f.start.isoformat(),
+        f.end.isoformat(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_export(bench: dict[int, BenchDb]) -> None:
+    found = bench[BIG]
+    user = found.users["bench-all@bench.local"]
+    engine = db.make_engine(found.app_url)
+    first, last = queries.data_range(engine, queries.scope_for_user(engine, user))
+    assert first is not None and last is not None
+    sizes = {"1,000,000": 1_000_000, "5,000,000": 5_000_000}
+    for label, size in sizes.items():
+        if size > found.rows:
+            continue
+        f = _period_with(engine, user, size, last.date(), first.date())
+        RESULTS.export[f"export_csv {label}"] = _probe("export_csv", found.app_url, user, f)
+        if size == 1_000_000:
+            RESULTS.export[f"pandas {label}"] = _probe("pandas", found.app_url, user, f)
+    engine.dispose()
+    for result in RESULTS.export.values():
+        assert result["rows"] > 0
+
+
+# ---- concurrency -----------------------------------------------------------------------------
+
+
+def test_concurrent_users(bench: dict[int, BenchDb]) -> None:
+    found = bench[BIG]
+    engine = db.make_engine(found.app_url)
+    labels = [
+        "chairman@demo.local",
+        "analyst@demo.local",
+        *(f"bench-{m}@bench.local" for m in MIXED),
+    ]
+    tenants = {
+        label: sc.Tenant.of(engine, found.users[label])
+        for label in labels
+        if queries.scope_for_user(engine, found.users[label]).company_ids
+    }
+    latencies: dict[str, list[float]] = {}
+    outside: list[str] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + CONCURRENT_SECONDS
+
+    def user_loop(n: int) -> None:
+        rng = random.Random(n)
+        while time.perf_counter() < deadline:
+            label = rng.choice(list(tenants))
+            tenant = tenants[label]
+            page = rng.choice(sc.ISSUE_PAGES)
+            f = sc.varied_filters(rng, tenant, rng.choice(sc.PERIODS))
+            try:
+                seconds, answers = timed(sc.run_page, engine, tenant.user_id, f, page)
+            except Exception as error:  # reported, never hidden
+                with lock:
+                    errors.append(f"{page}: {type(error).__name__}: {error}")
+                continue
+            seen = sc.companies_seen(answers) | set(sc.scope_of(answers).company_ids)
+            with lock:
+                latencies.setdefault(page, []).append(seconds)
+                if not seen <= found.access[tenant.user_id]:
+                    outside.append(f"{label} saw {seen - found.access[tenant.user_id]}")
+
+    threads = [threading.Thread(target=user_loop, args=(n,)) for n in range(CONCURRENT_USERS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    RESULTS.concurrent = {
+        "seconds": elapsed,
+        "pages": sum(len(v) for v in latencies.values()),
+        "latencies": latencies,
+        "outside": outside,
+        "errors": errors,
+    }
+    assert outside == []
+
+
+# ---- inserts and freshness -------------------------------------------------------------------
+
+BATCH = """
+    INSERT INTO orchestration_metrics (
+        session_id, company_id, venture_id, stage_id, stage_duration, handoff_efficiency,
+        error_rate, action_count, success_count, failure_count, agent_response_time,
+        agent_utilization, agents_involved, chairman_interventions, chairman_approvals,
+        chairman_rejections, compute_cost, api_calls_made, data_quality_score, confidence_score,
+        recorded_at, metric_period_start, metric_period_end, metadata)
+    SELECT session_id, company_id, venture_id, stage_id, stage_duration, handoff_efficiency,
+        error_rate, action_count, success_count, failure_count, agent_response_time,
+        agent_utilization, agents_involved, chairman_interventions, chairman_approvals,
+        chairman_rejections, compute_cost, api_calls_made, data_quality_score, confidence_score,
+        clock_timestamp(), metric_period_start, metric_period_end, metadata
+    FROM bench_batch
+"""
+
+
+def _insert_run(owner: Engine, with_rollup: bool) -> float:
+    """Seconds for INSERT_BATCHES statements of BATCH_ROWS rows (rolled back), the rollups'
+    marks and their fold included when ``with_rollup``."""
+    with owner.connect() as conn, conn.begin() as tx:
+        conn.execute(
+            text(
+                "CREATE TEMP TABLE bench_batch ON COMMIT DROP AS SELECT * FROM"
+                " orchestration_metrics WHERE company_id IS NOT NULL"
+                " ORDER BY recorded_at DESC LIMIT :n"
+            ),
+            {"n": BATCH_ROWS},
+        )
+        if not with_rollup:
+            conn.execute(
+                text("ALTER TABLE orchestration_metrics DISABLE TRIGGER orchdash_rollup_insert")
+            )
+        started = time.perf_counter()
+        for _ in range(INSERT_BATCHES):
+            conn.execute(text(BATCH))
+        if with_rollup:
+            conn.execute(text("SELECT orchdash.rollup_fold()"))
+        seconds = time.perf_counter() - started
+        tx.rollback()
+    return seconds
+
+
+def test_inserts_and_freshness(bench: dict[int, BenchDb]) -> None:
+    found = bench[BIG]
+    without = min(_insert_run(found.owner, False) for _ in range(2))
+    with_rollup = min(_insert_run(found.owner, True) for _ in range(2))
+    RESULTS.inserts["rows/s without rollup"] = INSERT_BATCHES * BATCH_ROWS / without
+    RESULTS.inserts["rows/s with rollup"] = INSERT_BATCHES * BATCH_ROWS / with_rollup
+    RESULTS.inserts["cost"] = with_rollup / without - 1
+
+    # A committed row of the chairman's, shown by the next query that covers today?
+    engine = db.make_engine(found.app_url)
+    scope = queries.scope_for_user(engine, found.chairman)
+    today = date.today()
+    f = Filters(start=today - timedelta(days=29), end=today)
+    before = int(queries.kpis(engine, scope, f).loc[0, "rows"])
+    company = scope.company_ids[0]
+    with found.owner.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO orchestration_metrics (company_id, stage_id, stage_duration,"
+                " action_count, recorded_at) VALUES (:c, 7, interval '42 minutes', 3, now())"
+            ),
+            {"c": company},
+        )
+    inserted = time.perf_counter()
+    shown = None
+    while time.perf_counter() - inserted < 120:
+        if int(queries.kpis(engine, scope, f).loc[0, "rows"]) == before + 1:
+            shown = time.perf_counter() - inserted
+            break
+    dirty_s, _ = timed(sc.run_page, engine, found.chairman, f, "Overview")
+    RESULTS.inserts["seconds until shown"] = float("nan") if shown is None else shown
+    RESULTS.inserts["Overview with a day not yet folded (s)"] = dirty_s
+    _sql(found.owner, "DELETE FROM orchestration_metrics WHERE stage_duration = '42 minutes'")
+    _sql(found.owner, "SELECT orchdash.rollup_fold()")
+    assert int(queries.kpis(engine, scope, f).loc[0, "rows"]) == before
+    engine.dispose()
+    assert shown is not None
+
+
+# ---- browser ---------------------------------------------------------------------------------
+
+
+def test_browser(bench: dict[int, BenchDb], tmp_path: Path) -> None:
+    found = bench[BIG]
+    accounts = [(f"bench-browser-{n}@bench.local", PASSWORD) for n in range(BROWSER_USERS)]
+    with app_server(found.app_url, tmp_path / "server.log") as url:
+        RESULTS.browser = measure(url, accounts, changes=3)
+    assert len(RESULTS.browser["sign_in"]) == BROWSER_USERS
+
+
+# ---- the table -------------------------------------------------------------------------------
+
+
+def test_report() -> None:
+    text_ = report(RESULTS)
+    print("\n" + text_)
+    out = Path(os.environ.get("ORCHDASH_BENCH_OUT", BENCH_DIR / "last-run.md"))
+    out.write_text(text_ + "\n", encoding="utf-8")
+
+
+def _ms(value: float) -> str:
+    return "-" if value != value else f"{value:,.0f}"
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else ("yes" if ok else "**no**")
+
+
+def report(r: Results) -> str:
+    from bench.report import render
+
+    return render(r, SMALL, BIG, p, _ms, _mark)
