@@ -105,6 +105,9 @@ OUR_INDEXES = {
     "orchdash_metrics_durations": "CREATE INDEX orchdash_metrics_durations"
     " ON public.orchestration_metrics USING btree (company_id, stage_id, stage_duration)"
     " INCLUDE (recorded_at) WHERE (stage_duration IS NOT NULL)",
+    "orchdash_metrics_venture_stages": "CREATE INDEX orchdash_metrics_venture_stages"
+    " ON public.orchestration_metrics USING btree (venture_id, stage_id, recorded_at)"
+    " INCLUDE (stage_duration, company_id)",
 }
 
 # The spec's "Using" of eva_metrics_company_access, as printed there (whitespace differs).
