@@ -59,6 +59,7 @@ CONCURRENT_USERS = 20
 CONCURRENT_SECONDS = 60
 INSERT_BATCHES, BATCH_ROWS = 100, 1_000
 BENCH_DIR = Path(__file__).parent
+PROJECT = BENCH_DIR.parents[1]
 PASSWORD = "bench-password-1"
 # Users beside the demo accounts, for the mixed load: label -> indexes of the companies.
 MIXED = {"all": (0, 1, 2, 3, 4, 5), "pair": (0, 4), "others": (3, 4, 5), "one": (5,)}
@@ -441,7 +442,8 @@ def test_browser(bench: dict[int, BenchDb], tmp_path: Path) -> None:
 def test_report() -> None:
     text_ = report(RESULTS)
     print("\n" + text_)
-    out = Path(os.environ.get("ORCHDASH_BENCH_OUT", BENCH_DIR / "last-run.md"))
+    out = Path(os.environ.get("ORCHDASH_BENCH_OUT", PROJECT / "test-artifacts" / "bench.md"))
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text_ + "\n", encoding="utf-8")
 
 
