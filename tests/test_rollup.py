@@ -2,7 +2,7 @@
 read under RLS.
 
 The reference is the shared metrics world, whose rows were inserted and never folded: there every
-day is marked dirty, so in the rollup zone (UTC) each query corrects from the raw rows, and in any
+row is still in the rollup log, so in the rollup zone (UTC) each query reads the log, and in any
 other zone it reads the raw rows; test_metrics proves both equal to pandas. Here a copy of the
 same world is folded (or rebuilt in another zone), so that its answers come from the rollup rows,
 and every public query must answer the same on both.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, config, db, demo, periods, sqlfiles
+from queries import Filters, config, db, demo, folding, periods, sqlfiles
 from queries.filters import sql_params
 
 GIVEN = settings(
@@ -96,9 +97,9 @@ def copy(new_database: Callable[[str], str]) -> Iterator[tuple[mw.World, Engine,
 
 @pytest.fixture(scope="module")
 def reference(world: mw.World, world_app: Engine) -> tuple[mw.World, Engine]:
-    """The shared world, never folded: its answers correct every day from the raw rows."""
+    """The shared world, never folded: its answers add every row from the rollup log."""
     owner = create_engine(world.url, poolclass=NullPool)
-    assert sql(owner, "SELECT count(*) FROM orchdash.rollup_dirty")[0][0] > 0
+    assert sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0] > 0
     owner.dispose()
     return world, world_app
 
@@ -106,8 +107,8 @@ def reference(world: mw.World, world_app: Engine) -> tuple[mw.World, Engine]:
 def rolled_in(owner: Engine, zone: str) -> None:
     """The copy's rollups rebuilt in ``zone``, unless they already are."""
     [(current,)] = sql(owner, "SELECT zone FROM orchdash.rollup_settings")
-    dirty = sql(owner, "SELECT count(*) FROM orchdash.rollup_dirty")[0][0]
-    if current != zone or dirty:
+    logged = sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0]
+    if current != zone or logged:
         sql(owner, "SELECT orchdash.rollup_rebuild(:zone)", zone=zone)
 
 
@@ -197,7 +198,7 @@ def test_writes_stay_exact_before_and_after_the_fold(copy: tuple[mw.World, Engin
     world, owner, app = copy
     rolled_in(owner, "UTC")
     write_some(owner, world)
-    assert sql(owner, "SELECT count(*) FROM orchdash.rollup_dirty")[0][0] > 0
+    assert sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0] > 0
     user = world.users["multi"]
     whole = Filters(start=dt.date(2025, 11, 1), end=dt.date(2026, 4, 30), grain="week", tz="UTC")
     # In another zone the same question is answered from the raw rows only.
@@ -205,7 +206,7 @@ def test_writes_stay_exact_before_and_after_the_fold(copy: tuple[mw.World, Engin
     before = answers(app, user, whole)
     assert before["count_rows"] == answers(app, user, raw)["count_rows"]
     assert [r[0] for r in sql(owner, "SELECT orchdash.rollup_fold()")] != [0]
-    assert sql(owner, "SELECT count(*) FROM orchdash.rollup_dirty")[0][0] == 0
+    assert sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0] == 0
     assert_same_answers(answers(app, user, whole), before)
     folded = rollup_state(owner)
     sql(owner, "SELECT orchdash.rollup_rebuild()")
@@ -221,12 +222,31 @@ def test_a_writer_folds_once_the_marks_are_old_enough(
     acme = world.companies["acme"]
     try:
         sql(owner, NEW_ROWS, company=acme, venture=None, day="2026-02-03", n=5)
-        assert sql(owner, "SELECT count(*) FROM orchdash.rollup_dirty")[0][0] > 0
+        assert sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0] > 0
         sql(owner, "UPDATE orchdash.rollup_settings SET fold_after = interval '0'")
         sql(owner, NEW_ROWS, company=acme, venture=None, day="2026-02-04", n=5)
-        assert sql(owner, "SELECT count(*) FROM orchdash.rollup_dirty")[0][0] == 0
+        assert sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0] == 0
     finally:
-        sql(owner, "UPDATE orchdash.rollup_settings SET fold_after = interval '30 seconds'")
+        sql(owner, "UPDATE orchdash.rollup_settings SET fold_after = interval '5 minutes'")
+    folded = rollup_state(owner)
+    sql(owner, "SELECT orchdash.rollup_rebuild()")
+    assert rollup_state(owner) == folded
+
+
+def test_the_scheduled_fold_empties_the_log(copy: tuple[mw.World, Engine, Engine]) -> None:
+    world, owner, _app = copy
+    rolled_in(owner, "UTC")
+    sql(owner, NEW_ROWS, company=world.companies["globex"], venture=None, day="2026-02-05", n=7)
+    assert folding.fold(owner) == 7
+    assert folding.fold(owner) == 0
+    sql(owner, NEW_ROWS, company=world.companies["globex"], venture=None, day="2026-02-06", n=3)
+    stop = folding.start(owner, seconds=0.05)
+    try:
+        deadline = time.monotonic() + 60
+        while sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0]:
+            assert time.monotonic() < deadline, "not folded within a minute"
+    finally:
+        stop.set()
     folded = rollup_state(owner)
     sql(owner, "SELECT orchdash.rollup_rebuild()")
     assert rollup_state(owner) == folded
@@ -240,7 +260,7 @@ def test_truncate_empties_the_rollups(new_database: Callable[[str], str]) -> Non
     owner = create_engine(url, poolclass=NullPool)
     demo.load_demo(owner, rows=3_000, seed=7, end=dt.date(2026, 3, 1))
     # The loader rebuilds the rollups after its COPY: nothing is left to fold.
-    assert sql(owner, "SELECT count(*) FROM orchdash.rollup_dirty")[0][0] == 0
+    assert sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0] == 0
     assert sql(
         owner,
         "SELECT (SELECT sum(rows) FROM orchdash.metric_totals WHERE span = 'month'"
@@ -264,7 +284,7 @@ def test_rollups_are_read_under_the_same_policy(
     world, owner, app = copy
     rolled_in(owner, "UTC")
     uid = world.users[user]
-    for table in (*ROLLUP_TABLES, "rollup_dirty"):
+    for table in (*ROLLUP_TABLES, "rollup_log"):
         seen = {
             r[0]
             for r in scoped_rows(
@@ -274,7 +294,7 @@ def test_rollups_are_read_under_the_same_policy(
             )
         }
         assert seen <= world.active(uid), table
-        if user == "multi" and table != "rollup_dirty":
+        if user == "multi" and table != "rollup_log":
             assert seen == world.active(uid), table
 
 
@@ -314,9 +334,10 @@ def test_other_roles_cannot_write_or_rebuild(copy: tuple[mw.World, Engine, Engin
         for statement in (
             "SELECT orchdash.rollup_rebuild()",
             "SELECT orchdash.rollup_fold()",
-            "SELECT orchdash.refresh_days(ARRAY[gen_random_uuid()], ARRAY[current_date])",
+            "SELECT orchdash.rebuild_duration_prefixes(gen_random_uuid(), 1, current_date)",
+            "SELECT orchdash.fold_if_due(1000000)",
             "DELETE FROM orchdash.metric_totals",
-            "INSERT INTO orchdash.rollup_dirty (company_id, day) VALUES (gen_random_uuid(), now())",
+            "INSERT INTO orchdash.rollup_log DEFAULT VALUES",
             "UPDATE orchdash.rollup_settings SET zone = 'UTC'",
         ):
             with pytest.raises(DBAPIError, match="permission denied"), conn.begin_nested():

@@ -14,8 +14,8 @@
 --  3. for each wanted rank, its fine bin, whose raw durations in the period are read in order
 --     through the index orchdash_metrics_durations (bins are ranges of stage_duration) to pick
 --     the value at the rank: a few hundred rows per rank at ten million.
--- Both histograms are corrected for the days marked dirty in the period (stored counts out, raw
--- counts in). percentile_cont's own formula then interpolates between the values at floor and
+-- Both histograms add what changed since the last fold (orchdash.rollup_log, with its sign).
+-- percentile_cont's own formula then interpolates between the values at floor and
 -- ceil of p * (n - 1). Everything is read as the user, under RLS.
 -- params: company_ids, venture_ids, stages, tz, start_ts, end_ts, first_day, last_day, month_lo, month_hi, edge_lo, edge_hi, edge_sign
 WITH setting AS MATERIALIZED (
@@ -34,13 +34,18 @@ stages AS MATERIALIZED (
     WHERE cardinality(CAST(:stages AS integer[])) = 0
        OR s.stage_id = ANY(CAST(:stages AS integer[]))
 ),
-dirty AS MATERIALIZED (
-    SELECT DISTINCT d.company_id, d.day
-    FROM orchdash.rollup_dirty AS d
-    WHERE d.company_id IN (SELECT company_id FROM candidates)
-      AND d.day >= CAST(:first_day AS date) AND d.day <= CAST(:last_day AS date)
+-- What changed since the last fold in the period: each duration's fine bin, with its sign.
+logged AS MATERIALIZED (
+    SELECT l.stage_id, orchdash.duration_bin(l.stage_duration) AS fine, sum(l.sign) AS n,
+           bool_or(l.irregular) AS irregular
+    FROM orchdash.log_facts AS l
+    WHERE l.company_id IN (SELECT company_id FROM candidates)
+      AND l.day >= CAST(:first_day AS date) AND l.day <= CAST(:last_day AS date)
+      AND l.stage_id IN (SELECT stage_id FROM stages)
+      AND l.stage_duration IS NOT NULL
+    GROUP BY 1, 2
 ),
--- Durations of a year or more (stored, or on a dirty day) send the period to the raw branch.
+-- Durations of a year or more (folded or not) send the period to the raw branch.
 gate AS MATERIALIZED (
     SELECT (SELECT rolled FROM setting)
        AND NOT EXISTS (
@@ -48,13 +53,7 @@ gate AS MATERIALIZED (
            WHERE i.company_id IN (SELECT company_id FROM candidates)
              AND i.stage_id IN (SELECT stage_id FROM stages)
              AND i.day >= CAST(:first_day AS date) AND i.day <= CAST(:last_day AS date))
-       AND NOT EXISTS (
-           SELECT FROM dirty AS d
-           JOIN orchdash.metric_facts AS f
-             ON f.company_id = d.company_id
-            AND f.recorded_at >= d.day::timestamp AT TIME ZONE CAST(:tz AS text)
-            AND f.recorded_at < (d.day + 1)::timestamp AT TIME ZONE CAST(:tz AS text)
-           WHERE f.irregular AND f.stage_id IN (SELECT stage_id FROM stages))
+       AND NOT EXISTS (SELECT FROM logged WHERE irregular)
        AS binned
 ),
 fractions AS (
@@ -83,25 +82,6 @@ raw AS (
 chosen AS MATERIALIZED (
     SELECT c.company_id FROM candidates AS c WHERE (SELECT binned FROM gate)
 ),
--- Dirty days' stored fine counts, to be taken away, and their raw ones, to be added.
-dirty_fine AS MATERIALIZED (
-    SELECT d.company_id, d.day, s.stage_id, e.fine, -e.n AS n
-    FROM dirty AS d
-    JOIN orchdash.duration_days AS s ON s.company_id = d.company_id AND s.day = d.day
-    CROSS JOIN LATERAL unnest(s.bins, s.counts) AS e(fine, n)
-    WHERE d.company_id IN (SELECT company_id FROM chosen)
-      AND s.stage_id IN (SELECT stage_id FROM stages)
-    UNION ALL
-    SELECT d.company_id, d.day, f.stage_id, orchdash.duration_bin(f.stage_duration), count(*)
-    FROM dirty AS d
-    JOIN orchdash.metric_facts AS f
-      ON f.company_id = d.company_id
-     AND f.recorded_at >= d.day::timestamp AT TIME ZONE CAST(:tz AS text)
-     AND f.recorded_at < (d.day + 1)::timestamp AT TIME ZONE CAST(:tz AS text)
-    WHERE d.company_id IN (SELECT company_id FROM chosen)
-      AND f.stage_duration IS NOT NULL AND f.stage_id IN (SELECT stage_id FROM stages)
-    GROUP BY 1, 2, 3, 4
-),
 -- 1. Coarse counts over the period.
 coarse AS MATERIALIZED (
     SELECT x.stage_id, x.bin, CAST(sum(x.n) AS bigint) AS n
@@ -120,8 +100,9 @@ coarse AS MATERIALIZED (
         CROSS JOIN LATERAL unnest(p.counts) WITH ORDINALITY AS e(n, i)
         WHERE e.n <> 0
         UNION ALL
-        SELECT d.stage_id, orchdash.coarse_bin(d.fine), d.n
-        FROM dirty_fine AS d
+        SELECT l.stage_id, orchdash.coarse_bin(l.fine), l.n
+        FROM logged AS l
+        WHERE (SELECT binned FROM gate)
     ) AS x
     GROUP BY 1, 2
     HAVING sum(x.n) <> 0
@@ -218,9 +199,9 @@ fine AS MATERIALIZED (
             width_bucket(b.coarse * 10 - 1, d.bins) + 1, width_bucket(b.coarse * 10 + 9, d.bins)
         ) AS k(i)
         UNION ALL
-        SELECT b.stage_id, b.coarse, d.fine, d.n
-        FROM dirty_fine AS d
-        JOIN coarse_bins AS b ON b.stage_id = d.stage_id AND b.coarse = orchdash.coarse_bin(d.fine)
+        SELECT b.stage_id, b.coarse, l.fine, l.n
+        FROM logged AS l
+        JOIN coarse_bins AS b ON b.stage_id = l.stage_id AND b.coarse = orchdash.coarse_bin(l.fine)
     ) AS x
     GROUP BY 1, 2, 3
     HAVING sum(x.n) <> 0

@@ -7,15 +7,15 @@
 -- that they may come from either source below and still be exact:
 --  * the rollups (orchdash.metric_totals), when :tz is the rollup zone: the cells the caller
 --    lists (:cell_span, :cell_lo, :cell_hi: whole local months and days that cover
---    [first_day, end_day) once), corrected for the (company, day) pairs marked dirty since their
---    last fold: their stored rows are taken away and their raw rows added;
+--    [first_day, end_day) once), plus what changed since their last fold (orchdash.rollup_log,
+--    each change with its sign);
 --  * the raw rows, in any other zone.
 -- The by_* flags are bound booleans: with a constant flag the planner folds each CASE away;
 -- the unused source is skipped at run time (a one-time filter on the rollup zone).
 --
 -- Rates are weighted by action_count over the rows where the rate is present and action_count > 0
 -- (NULL where there are none); counts are sums of the column, NULL counting as nothing.
--- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, first_day, start_day, end_day, cell_span, cell_lo, cell_hi
+-- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, start_day, cell_span, cell_lo, cell_hi
 WITH setting AS MATERIALIZED (
     SELECT s.zone = CAST(:tz AS text) AS rolled FROM orchdash.rollup_settings AS s
 ),
@@ -23,26 +23,8 @@ WITH setting AS MATERIALIZED (
 need AS MATERIALIZED (
     SELECT CAST(:by_stage AS boolean) OR cardinality(CAST(:stages AS integer[])) > 0 AS by_stage
 ),
-dirty AS MATERIALIZED (
-    SELECT DISTINCT d.company_id, d.day
-    FROM orchdash.rollup_dirty AS d
-    WHERE (SELECT rolled FROM setting)
-      AND d.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND d.day >= CAST(:first_day AS date) AND d.day < CAST(:end_day AS date)
-),
--- What is read from the raw rows: the whole of both periods in a zone the rollups do not use,
--- else the dirty days, as they are now.
-raw_ranges AS (
-    SELECT c.company_id, CAST(:prev_start_ts AS timestamptz) AS lo,
-           CAST(:end_ts AS timestamptz) AS hi
-    FROM unnest(CAST(:company_ids AS uuid[])) AS c(company_id)
-    WHERE NOT (SELECT rolled FROM setting)
-    UNION ALL
-    SELECT d.company_id, d.day::timestamp AT TIME ZONE CAST(:tz AS text),
-           (d.day + 1)::timestamp AT TIME ZONE CAST(:tz AS text)
-    FROM dirty AS d
-),
 parts AS (
+    -- Raw rows, in a zone the rollups do not use.
     SELECT
         f.recorded_at >= CAST(:start_ts AS timestamptz) AS is_current,
         CASE WHEN CAST(:by_bucket AS boolean)
@@ -61,13 +43,42 @@ parts AS (
         sum(f.confidence_sum) AS confidence_sum, sum(f.confidence_n) AS confidence_n,
         sum(f.cost_n) AS cost_n, sum(f.response_sum) AS response_sum,
         sum(f.response_n) AS response_n
-    FROM raw_ranges AS r
-    JOIN orchdash.metric_facts AS f
-      ON f.company_id = r.company_id AND f.recorded_at >= r.lo AND f.recorded_at < r.hi
-    WHERE (cardinality(CAST(:venture_ids AS uuid[])) = 0
+    FROM orchdash.metric_facts AS f
+    WHERE NOT (SELECT rolled FROM setting)
+      AND f.company_id = ANY(CAST(:company_ids AS uuid[]))
+      AND f.recorded_at >= CAST(:prev_start_ts AS timestamptz)
+      AND f.recorded_at < CAST(:end_ts AS timestamptz)
+      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
            OR f.venture_id = ANY(CAST(:venture_ids AS uuid[])))
       AND (cardinality(CAST(:stages AS integer[])) = 0
            OR f.stage_id = ANY(CAST(:stages AS integer[])))
+    GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    -- What changed since the last fold, with its sign: added to the rollup cells below.
+    SELECT
+        l.recorded_at >= CAST(:start_ts AS timestamptz),
+        CASE WHEN CAST(:by_bucket AS boolean)
+            THEN date_trunc(CAST(:grain AS text), l.recorded_at, CAST(:tz AS text)) END,
+        CASE WHEN CAST(:by_venture AS boolean) THEN l.company_id END,
+        CASE WHEN CAST(:by_venture AS boolean) THEN l.venture_id END,
+        CASE WHEN CAST(:by_stage AS boolean) THEN l.stage_id END,
+        sum(l.sign), sum(l.sign * l.actions), sum(l.sign * l.successes),
+        sum(l.sign * l.failures), sum(l.sign * l.error_num), sum(l.sign * l.error_actions),
+        sum(l.sign * l.handoff_num), sum(l.sign * l.handoff_actions), sum(l.sign * l.durations),
+        sum(l.sign * l.duration_sum), sum(l.sign * l.interventions), sum(l.sign * l.approvals),
+        sum(l.sign * l.rejections), sum(l.sign * l.compute_cost), sum(l.sign * l.api_calls),
+        sum(l.sign * l.quality_sum), sum(l.sign * l.quality_n), sum(l.sign * l.confidence_sum),
+        sum(l.sign * l.confidence_n), sum(l.sign * l.cost_n), sum(l.sign * l.response_sum),
+        sum(l.sign * l.response_n)
+    FROM orchdash.log_facts AS l
+    WHERE (SELECT rolled FROM setting)
+      AND l.company_id = ANY(CAST(:company_ids AS uuid[]))
+      AND l.recorded_at >= CAST(:prev_start_ts AS timestamptz)
+      AND l.recorded_at < CAST(:end_ts AS timestamptz)
+      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
+           OR l.venture_id = ANY(CAST(:venture_ids AS uuid[])))
+      AND (cardinality(CAST(:stages AS integer[])) = 0
+           OR l.stage_id = ANY(CAST(:stages AS integer[])))
     GROUP BY 1, 2, 3, 4, 5
     UNION ALL
     -- Rollup cells: already sums, so no grouping here (the final one does it).
@@ -93,29 +104,6 @@ parts AS (
            OR t.venture_id = ANY(CAST(:venture_ids AS uuid[])))
       AND (cardinality(CAST(:stages AS integer[])) = 0
            OR t.stage_id = ANY(CAST(:stages AS integer[])))
-    UNION ALL
-    -- The stored rows of dirty days, taken away again (their raw rows are in the first part).
-    SELECT
-        t.day >= CAST(:start_day AS date),
-        CASE WHEN CAST(:by_bucket AS boolean)
-            THEN date_trunc(CAST(:grain AS text), t.day::timestamp) AT TIME ZONE CAST(:tz AS text)
-        END,
-        CASE WHEN CAST(:by_venture AS boolean) THEN t.company_id END,
-        CASE WHEN CAST(:by_venture AS boolean) THEN t.venture_id END,
-        CASE WHEN CAST(:by_stage AS boolean) THEN t.stage_id END,
-        -t.rows, -t.actions, -t.successes, -t.failures, -t.error_num, -t.error_actions,
-        -t.handoff_num, -t.handoff_actions, -t.durations, -t.duration_sum, -t.interventions,
-        -t.approvals, -t.rejections, -t.compute_cost, -t.api_calls, -t.quality_sum,
-        -t.quality_n, -t.confidence_sum, -t.confidence_n, -t.cost_n, -t.response_sum,
-        -t.response_n
-    FROM dirty AS d
-    JOIN orchdash.metric_totals AS t
-      ON t.company_id = d.company_id AND t.span = 'day' AND t.day = d.day
-    WHERE t.by_stage = (SELECT by_stage FROM need)
-      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-           OR t.venture_id = ANY(CAST(:venture_ids AS uuid[])))
-      AND (cardinality(CAST(:stages AS integer[])) = 0
-           OR t.stage_id = ANY(CAST(:stages AS integer[])))
 ),
 t AS (
     SELECT
@@ -127,9 +115,10 @@ t AS (
         CAST(sum(p.actions) AS bigint) AS actions,
         CAST(sum(p.successes) AS bigint) AS successes,
         CAST(sum(p.failures) AS bigint) AS failures,
-        CAST(sum(p.error_num) / nullif(sum(p.error_actions), 0) AS double precision)
+        -- The rollups keep the spec's fixed-scale numerics as exact integers (migration 0004).
+        CAST(sum(p.error_num) / nullif(10000 * sum(p.error_actions), 0) AS double precision)
             AS error_rate,
-        CAST(sum(p.handoff_num) / nullif(sum(p.handoff_actions), 0) AS double precision)
+        CAST(sum(p.handoff_num) / nullif(100 * sum(p.handoff_actions), 0) AS double precision)
             AS handoff_efficiency,
         CAST(sum(p.durations) AS bigint) AS measured,
         CAST(sum(p.duration_sum) / nullif(sum(p.durations), 0) AS double precision)
@@ -137,21 +126,21 @@ t AS (
         CAST(sum(p.interventions) AS bigint) AS interventions,
         CAST(sum(p.approvals) AS bigint) AS approvals,
         CAST(sum(p.rejections) AS bigint) AS rejections,
-        CAST(sum(p.compute_cost) AS double precision) AS compute_cost,
+        CAST(sum(p.compute_cost) / 100.0 AS double precision) AS compute_cost,
         CAST(sum(p.api_calls) AS bigint) AS api_calls,
-        CAST(sum(p.quality_sum) / nullif(sum(p.quality_n), 0) AS double precision)
+        CAST(sum(p.quality_sum) / nullif(100 * sum(p.quality_n), 0) AS double precision)
             AS data_quality,
-        CAST(sum(p.confidence_sum) / nullif(sum(p.confidence_n), 0) AS double precision)
+        CAST(sum(p.confidence_sum) / nullif(100 * sum(p.confidence_n), 0) AS double precision)
             AS confidence,
         -- Cost per success: the recorded costs over the successes (NULL without either).
         CAST(CASE WHEN sum(p.cost_n) > 0
-            THEN sum(p.compute_cost) / nullif(sum(p.successes), 0) END AS double precision)
+            THEN sum(p.compute_cost) / nullif(100 * sum(p.successes), 0) END AS double precision)
             AS cost_per_success,
         CAST(sum(p.response_sum) / nullif(sum(p.response_n), 0) AS double precision)
             AS response_s
     FROM parts AS p
     GROUP BY p.is_current, p.bucket, p.company_id, p.venture_id, p.stage_id
-    -- A group whose rows all went away since the last fold nets out to nothing.
+    -- A group all of whose rows went away since the last fold nets out to nothing.
     HAVING sum(p.rows) > 0
 )
 -- Names are joined after aggregation; a venture is named only under its own company.

@@ -18,10 +18,13 @@ Everything lives in the schema ``orchdash`` (not exposed by PostgREST), readable
   one bin through the index ``orchdash_metrics_durations``, as the user, under RLS (see
   queries/sql/duration_percentiles.sql). ``irregular_durations`` counts durations of a year or
   more, whose order by seconds and by comparison may differ: periods with any are sorted raw.
-- ``rollup_dirty``: (company, day) pairs whose rows changed since they were last folded in.
-  Statement-level triggers on orchestration_metrics only append these marks (cheap for writers);
-  queries correct the marked days from the raw rows, so answers are exact at once; a writer folds
-  the marks into the rollups once the oldest is ``fold_after`` old (``rollup_fold``).
+- ``rollup_log``: what changed since the last fold: each inserted, deleted or updated metric
+  row's counted columns with a sign (+1 new, -1 gone). Statement-level triggers on
+  orchestration_metrics append them (one INSERT ... SELECT per statement, from its transition
+  tables); queries add the log's rows to the rollups', so answers are exact at once.
+  ``rollup_fold()`` moves the log into the rollups, at a cost in proportion to what changed; it
+  is scheduled off the writers' path (queries/folding.py, every few seconds under `orchdash
+  run`), and writers fold themselves only as a safety net (``fold_after``, ``fold_rows``).
 
 Revision ID: 0004
 Revises: 0003
@@ -45,7 +48,7 @@ ACTIVE_COMPANIES = (
     " WHERE a.user_id = auth.uid() AND a.is_active))"
 )
 TENANT_TABLES = (
-    "rollup_dirty",
+    "rollup_log",
     "metric_totals",
     "duration_days",
     "irregular_durations",
@@ -59,6 +62,62 @@ READ_FUNCTIONS = (
     "coarse_bin(integer)",
 )
 
+# Each metric row as the rollups count it: its keys, its local day in the rollup zone, and the
+# addends whose sums give every number (a NULL counts as nothing; a rate's numerator and weight
+# only where the rate and action_count > 0). The spec's numerics have fixed scales, so their
+# sums are kept exactly as integers: error_num in 1e-4, handoff_num, compute_cost (cents),
+# quality_sum and confidence_sum in 1e-2; seconds stay numeric. One list for the view over the
+# table and for the log written from a statement's transition tables (both alias the row "m").
+ADDENDS = """
+    m.company_id,
+    m.venture_id,
+    m.stage_id,
+    m.recorded_at,
+    (m.recorded_at AT TIME ZONE (SELECT s.zone FROM orchdash.rollup_settings AS s))::date AS day,
+    m.stage_duration,
+    -- A year or more: extract(epoch) counts it as 365.25 days, comparison as 360, so the two
+    -- orders may differ; exact percentiles over such durations sort the raw rows instead.
+    extract(year FROM m.stage_duration) <> 0 AS irregular,
+    coalesce(m.action_count, 0)::bigint AS actions,
+    coalesce(m.success_count, 0)::bigint AS successes,
+    coalesce(m.failure_count, 0)::bigint AS failures,
+    CASE WHEN m.error_rate IS NOT NULL AND m.action_count > 0
+        THEN (m.error_rate * 10000)::bigint * m.action_count ELSE 0 END AS error_num,
+    CASE WHEN m.error_rate IS NOT NULL AND m.action_count > 0
+        THEN m.action_count ELSE 0 END::bigint AS error_actions,
+    CASE WHEN m.handoff_efficiency IS NOT NULL AND m.action_count > 0
+        THEN (m.handoff_efficiency * 100)::bigint * m.action_count ELSE 0 END AS handoff_num,
+    CASE WHEN m.handoff_efficiency IS NOT NULL AND m.action_count > 0
+        THEN m.action_count ELSE 0 END::bigint AS handoff_actions,
+    (m.stage_duration IS NOT NULL)::integer::bigint AS durations,
+    coalesce(extract(epoch FROM m.stage_duration), 0) AS duration_sum,
+    coalesce(m.chairman_interventions, 0)::bigint AS interventions,
+    coalesce(m.chairman_approvals, 0)::bigint AS approvals,
+    coalesce(m.chairman_rejections, 0)::bigint AS rejections,
+    coalesce((m.compute_cost * 100)::bigint, 0) AS compute_cost,
+    coalesce(m.api_calls_made, 0)::bigint AS api_calls,
+    coalesce((m.data_quality_score * 100)::bigint, 0) AS quality_sum,
+    (m.data_quality_score IS NOT NULL)::integer::bigint AS quality_n,
+    coalesce((m.confidence_score * 100)::bigint, 0) AS confidence_sum,
+    (m.confidence_score IS NOT NULL)::integer::bigint AS confidence_n,
+    (m.compute_cost IS NOT NULL)::integer::bigint AS cost_n,
+    coalesce(extract(epoch FROM m.agent_response_time), 0) AS response_sum,
+    (m.agent_response_time IS NOT NULL)::integer::bigint AS response_n
+"""
+# The summed columns of metric_totals and the log, beside rows.
+SUMS = (
+    "actions successes failures error_num error_actions handoff_num handoff_actions durations"
+    " duration_sum interventions approvals rejections compute_cost api_calls quality_sum"
+    " quality_n confidence_sum confidence_n cost_n response_sum response_n"
+).split()
+# Rows without a company are visible to nobody; rows without a time fall in no period.
+COUNTED = "m.company_id IS NOT NULL AND m.recorded_at IS NOT NULL"
+
+
+def _sums(alias: str, factor: str = "") -> str:
+    return ", ".join(f"sum({factor}{alias}.{c})" for c in SUMS)
+
+
 SCHEMA = """
 CREATE SCHEMA orchdash;
 COMMENT ON SCHEMA orchdash IS 'orchdash: rollups of orchestration_metrics (migration 0004)';
@@ -68,19 +127,14 @@ GRANT USAGE ON SCHEMA orchdash TO authenticated;
 CREATE TABLE orchdash.rollup_settings (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     zone text NOT NULL,
-    fold_after interval NOT NULL DEFAULT interval '30 seconds'
+    -- Folding is scheduled (queries/folding.py, started by `orchdash run`); writers fold only
+    -- as a safety net, when the log is this old or a statement brought this many rows.
+    fold_after interval NOT NULL DEFAULT interval '5 minutes',
+    fold_rows integer NOT NULL DEFAULT 100000
 );
 
-CREATE TABLE orchdash.rollup_dirty (
-    company_id uuid NOT NULL,
-    day date NOT NULL,
-    marked_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-CREATE INDEX rollup_dirty_company_day ON orchdash.rollup_dirty (company_id, day);
-CREATE INDEX rollup_dirty_marked_at ON orchdash.rollup_dirty (marked_at);
-
--- Sums only, so that any set of days or months adds up exactly. Counts are bigint; the sums of
--- numerics (money, scores, rates x actions, seconds) stay numeric: no rounding anywhere.
+-- Sums only, so that any set of days or months adds up exactly: integers (the spec's fixed-scale
+-- numerics scaled, see ADDENDS) and seconds as numeric. No rounding anywhere.
 CREATE TABLE orchdash.metric_totals (
     company_id uuid NOT NULL,
     span text NOT NULL CHECK (span IN ('day', 'month')),
@@ -92,20 +146,20 @@ CREATE TABLE orchdash.metric_totals (
     actions bigint NOT NULL,
     successes bigint NOT NULL,
     failures bigint NOT NULL,
-    error_num numeric NOT NULL,
+    error_num bigint NOT NULL,       -- error_rate x action_count, in 1e-4
     error_actions bigint NOT NULL,
-    handoff_num numeric NOT NULL,
+    handoff_num bigint NOT NULL,     -- handoff_efficiency x action_count, in 1e-2
     handoff_actions bigint NOT NULL,
     durations bigint NOT NULL,
     duration_sum numeric NOT NULL,
     interventions bigint NOT NULL,
     approvals bigint NOT NULL,
     rejections bigint NOT NULL,
-    compute_cost numeric NOT NULL,
+    compute_cost bigint NOT NULL,    -- cents
     api_calls bigint NOT NULL,
-    quality_sum numeric NOT NULL,
+    quality_sum bigint NOT NULL,     -- in 1e-2
     quality_n bigint NOT NULL,
-    confidence_sum numeric NOT NULL,
+    confidence_sum bigint NOT NULL,  -- in 1e-2
     confidence_n bigint NOT NULL,
     cost_n bigint NOT NULL,
     response_sum numeric NOT NULL,
@@ -114,6 +168,34 @@ CREATE TABLE orchdash.metric_totals (
 -- The reading order of every page: company, grouping, span, then a range of days.
 CREATE UNIQUE INDEX metric_totals_key ON orchdash.metric_totals
     (company_id, by_stage, span, day, venture_id, stage_id) NULLS NOT DISTINCT;
+
+-- What changed since the last fold: the counted columns of each changed metric row, as they are
+-- in orchestration_metrics, with a sign (appended in bulk, read whole, emptied by folds).
+-- orchdash.log_facts reads it as metric_facts reads the table.
+CREATE TABLE orchdash.rollup_log (
+    company_id uuid NOT NULL,
+    venture_id uuid,
+    stage_id integer,
+    recorded_at timestamptz NOT NULL,
+    stage_duration interval,
+    handoff_efficiency numeric(5,2),
+    error_rate numeric(5,4),
+    action_count integer,
+    success_count integer,
+    failure_count integer,
+    agent_response_time interval,
+    chairman_interventions integer,
+    chairman_approvals integer,
+    chairman_rejections integer,
+    compute_cost numeric(10,2),
+    api_calls_made integer,
+    data_quality_score numeric(5,2),
+    confidence_score numeric(5,2),
+    sign smallint NOT NULL CHECK (sign IN (-1, 1)),
+    logged_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+-- For the writers' one question: is anything older than fold_after? (the first entry answers)
+CREATE INDEX rollup_log_logged_at ON orchdash.rollup_log (logged_at);
 
 CREATE TABLE orchdash.duration_days (
     company_id uuid NOT NULL,
@@ -198,49 +280,23 @@ CREATE FUNCTION orchdash.coarse_bin(fine integer) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (fine - ((fine % 10) + 10) % 10) / 10;
 
--- Each metric row as the rollups count it, in the rollup zone. security_invoker: read by a
--- user, the metrics' RLS applies as that user.
-CREATE VIEW orchdash.metric_facts WITH (security_invoker = true) AS
-SELECT
-    m.company_id,
-    m.venture_id,
-    m.stage_id,
-    m.recorded_at,
-    (m.recorded_at AT TIME ZONE (SELECT s.zone FROM orchdash.rollup_settings AS s))::date AS day,
-    m.stage_duration,
-    CAST(extract(epoch FROM m.stage_duration) AS double precision) AS seconds,
-    -- A year or more: extract(epoch) counts it as 365.25 days, comparison as 360, so the two
-    -- orders may differ; exact percentiles over such durations sort the raw rows instead.
-    extract(year FROM m.stage_duration) <> 0 AS irregular,
-    coalesce(m.action_count, 0)::bigint AS actions,
-    coalesce(m.success_count, 0)::bigint AS successes,
-    coalesce(m.failure_count, 0)::bigint AS failures,
-    CASE WHEN m.error_rate IS NOT NULL AND m.action_count > 0
-        THEN m.error_rate * m.action_count ELSE 0 END AS error_num,
-    CASE WHEN m.error_rate IS NOT NULL AND m.action_count > 0
-        THEN m.action_count ELSE 0 END::bigint AS error_actions,
-    CASE WHEN m.handoff_efficiency IS NOT NULL AND m.action_count > 0
-        THEN m.handoff_efficiency * m.action_count ELSE 0 END AS handoff_num,
-    CASE WHEN m.handoff_efficiency IS NOT NULL AND m.action_count > 0
-        THEN m.action_count ELSE 0 END::bigint AS handoff_actions,
-    (m.stage_duration IS NOT NULL)::integer::bigint AS durations,
-    coalesce(extract(epoch FROM m.stage_duration), 0) AS duration_sum,
-    coalesce(m.chairman_interventions, 0)::bigint AS interventions,
-    coalesce(m.chairman_approvals, 0)::bigint AS approvals,
-    coalesce(m.chairman_rejections, 0)::bigint AS rejections,
-    coalesce(m.compute_cost, 0) AS compute_cost,
-    coalesce(m.api_calls_made, 0)::bigint AS api_calls,
-    coalesce(m.data_quality_score, 0) AS quality_sum,
-    (m.data_quality_score IS NOT NULL)::integer::bigint AS quality_n,
-    coalesce(m.confidence_score, 0) AS confidence_sum,
-    (m.confidence_score IS NOT NULL)::integer::bigint AS confidence_n,
-    (m.compute_cost IS NOT NULL)::integer::bigint AS cost_n,
-    coalesce(extract(epoch FROM m.agent_response_time), 0) AS response_sum,
-    (m.agent_response_time IS NOT NULL)::integer::bigint AS response_n
-FROM public.orchestration_metrics AS m
--- Rows without a company are visible to nobody; rows without a time fall in no period.
-WHERE m.company_id IS NOT NULL AND m.recorded_at IS NOT NULL;
+"""
 
+# security_invoker: read by a user, the metrics' RLS applies as that user.
+VIEW = f"""
+CREATE VIEW orchdash.metric_facts WITH (security_invoker = true) AS
+SELECT {ADDENDS.strip()},
+    CAST(extract(epoch FROM m.stage_duration) AS double precision) AS seconds
+FROM public.orchestration_metrics AS m
+WHERE {COUNTED};
+
+CREATE VIEW orchdash.log_facts WITH (security_invoker = true) AS
+SELECT {ADDENDS.strip()},
+    m.sign
+FROM orchdash.rollup_log AS m;
+"""  # noqa: S608 - fixed names of this module, no input
+
+PREFIXES = r"""
 -- A dense histogram (counts[1] is bin base) widened with zeros until it holds bin b.
 CREATE FUNCTION orchdash.dense_widened(p_base integer, p_counts integer[], b integer,
                                        OUT base integer, OUT counts integer[])
@@ -327,78 +383,46 @@ BEGIN
     END IF;
 END
 $$;
+"""
 
--- Recompute every rollup row of the given (company, local day) pairs from the raw rows, then
--- their months and the duration prefixes from the earliest of them on.
-CREATE FUNCTION orchdash.refresh_days(p_companies uuid[], p_days date[])
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+TOTALS_COLUMNS = "company_id, span, by_stage, day, venture_id, stage_id, rows, " + ", ".join(SUMS)
+
+# Everything again from the raw rows, in p_zone (NULL: keep the zone). Writers wait meanwhile.
+REBUILD = f"""
+CREATE FUNCTION orchdash.rollup_rebuild(p_zone text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET work_mem = '256MB' AS $$
 DECLARE
-    v_zone text := (SELECT s.zone FROM orchdash.rollup_settings AS s);
-    first_days record;
-    stage integer;
+    r record;
+    done bigint;
 BEGIN
-    -- The keys as a table with statistics: a fold has a few, a rebuild every day there is.
-    CREATE TEMP TABLE IF NOT EXISTS orchdash_refresh_keys (company_id uuid, day date)
-        ON COMMIT DROP;
-    TRUNCATE pg_temp.orchdash_refresh_keys;
-    INSERT INTO pg_temp.orchdash_refresh_keys
-    SELECT DISTINCT k.company_id, k.day FROM unnest(p_companies, p_days) AS k(company_id, day);
-    ANALYZE pg_temp.orchdash_refresh_keys;
-
-    DELETE FROM orchdash.metric_totals AS t USING pg_temp.orchdash_refresh_keys AS k
-    WHERE t.span = 'day' AND t.company_id = k.company_id AND t.day = k.day;
-    INSERT INTO orchdash.metric_totals
-    SELECT f.company_id, 'day', true, f.day, f.venture_id, f.stage_id,
-           count(*), sum(f.actions), sum(f.successes), sum(f.failures), sum(f.error_num),
-           sum(f.error_actions), sum(f.handoff_num), sum(f.handoff_actions), sum(f.durations),
-           sum(f.duration_sum), sum(f.interventions), sum(f.approvals), sum(f.rejections),
-           sum(f.compute_cost), sum(f.api_calls), sum(f.quality_sum), sum(f.quality_n),
-           sum(f.confidence_sum), sum(f.confidence_n), sum(f.cost_n),
-           sum(f.response_sum), sum(f.response_n)
+    LOCK TABLE public.orchestration_metrics IN SHARE MODE;
+    IF p_zone IS NOT NULL THEN
+        PERFORM now() AT TIME ZONE p_zone;  -- an unknown zone fails here, before any change
+        UPDATE orchdash.rollup_settings SET zone = p_zone;
+    END IF;
+    TRUNCATE orchdash.rollup_log, orchdash.metric_totals, orchdash.duration_days,
+             orchdash.duration_day_prefix, orchdash.duration_month_prefix,
+             orchdash.irregular_durations;
+    INSERT INTO orchdash.metric_totals ({TOTALS_COLUMNS})
+    SELECT f.company_id, 'day', true, f.day, f.venture_id, f.stage_id, count(*), {_sums("f")}
     FROM orchdash.metric_facts AS f
-    JOIN pg_temp.orchdash_refresh_keys AS k
-      ON k.company_id = f.company_id AND k.day = f.day
-     AND f.recorded_at >= (k.day::timestamp AT TIME ZONE v_zone)
-     AND f.recorded_at < ((k.day + 1)::timestamp AT TIME ZONE v_zone)
     GROUP BY f.company_id, f.day, f.venture_id, f.stage_id
     ORDER BY f.company_id, f.day, f.venture_id, f.stage_id;
-    INSERT INTO orchdash.metric_totals
-    SELECT t.company_id, 'day', false, t.day, t.venture_id, NULL,
-           sum(t.rows), sum(t.actions), sum(t.successes), sum(t.failures), sum(t.error_num),
-           sum(t.error_actions), sum(t.handoff_num), sum(t.handoff_actions), sum(t.durations),
-           sum(t.duration_sum), sum(t.interventions), sum(t.approvals), sum(t.rejections),
-           sum(t.compute_cost), sum(t.api_calls), sum(t.quality_sum), sum(t.quality_n),
-           sum(t.confidence_sum), sum(t.confidence_n), sum(t.cost_n),
-           sum(t.response_sum), sum(t.response_n)
+    GET DIAGNOSTICS done = ROW_COUNT;
+    INSERT INTO orchdash.metric_totals ({TOTALS_COLUMNS})
+    SELECT t.company_id, 'day', false, t.day, t.venture_id, NULL, sum(t.rows), {_sums("t")}
     FROM orchdash.metric_totals AS t
-    JOIN pg_temp.orchdash_refresh_keys AS k ON k.company_id = t.company_id AND k.day = t.day
     WHERE t.span = 'day' AND t.by_stage
     GROUP BY t.company_id, t.day, t.venture_id
     ORDER BY t.company_id, t.day, t.venture_id;
-
     -- Months are sums of their days.
-    DELETE FROM orchdash.metric_totals AS t
-    USING (SELECT DISTINCT company_id, date_trunc('month', day)::date AS month
-           FROM pg_temp.orchdash_refresh_keys) AS k
-    WHERE t.span = 'month' AND t.company_id = k.company_id AND t.day = k.month;
-    INSERT INTO orchdash.metric_totals
-    SELECT t.company_id, 'month', t.by_stage, k.month, t.venture_id, t.stage_id,
-           sum(t.rows), sum(t.actions), sum(t.successes), sum(t.failures), sum(t.error_num),
-           sum(t.error_actions), sum(t.handoff_num), sum(t.handoff_actions), sum(t.durations),
-           sum(t.duration_sum), sum(t.interventions), sum(t.approvals), sum(t.rejections),
-           sum(t.compute_cost), sum(t.api_calls), sum(t.quality_sum), sum(t.quality_n),
-           sum(t.confidence_sum), sum(t.confidence_n), sum(t.cost_n),
-           sum(t.response_sum), sum(t.response_n)
-    FROM (SELECT DISTINCT company_id, date_trunc('month', day)::date AS month
-          FROM pg_temp.orchdash_refresh_keys) AS k
-    JOIN orchdash.metric_totals AS t
-      ON t.company_id = k.company_id AND t.span = 'day'
-     AND t.day >= k.month AND t.day < (k.month + interval '1 month')::date
-    GROUP BY t.company_id, t.by_stage, k.month, t.venture_id, t.stage_id
-    ORDER BY t.company_id, t.by_stage, k.month, t.venture_id, t.stage_id;
-
-    DELETE FROM orchdash.duration_days AS d USING pg_temp.orchdash_refresh_keys AS k
-    WHERE d.company_id = k.company_id AND d.day = k.day;
+    INSERT INTO orchdash.metric_totals ({TOTALS_COLUMNS})
+    SELECT t.company_id, 'month', t.by_stage, date_trunc('month', t.day)::date, t.venture_id,
+           t.stage_id, sum(t.rows), {_sums("t")}
+    FROM orchdash.metric_totals AS t
+    WHERE t.span = 'day'
+    GROUP BY t.company_id, t.by_stage, date_trunc('month', t.day), t.venture_id, t.stage_id
+    ORDER BY 1, 3, 4, 5, 6;
     INSERT INTO orchdash.duration_days
     SELECT b.company_id, b.stage_id, b.day, array_agg(b.bin ORDER BY b.bin),
            array_agg(b.n ORDER BY b.bin)
@@ -406,132 +430,185 @@ BEGIN
         SELECT f.company_id, f.stage_id, f.day, orchdash.duration_bin(f.stage_duration) AS bin,
                count(*)::integer AS n
         FROM orchdash.metric_facts AS f
-        JOIN pg_temp.orchdash_refresh_keys AS k
-          ON k.company_id = f.company_id AND k.day = f.day
-         AND f.recorded_at >= (k.day::timestamp AT TIME ZONE v_zone)
-         AND f.recorded_at < ((k.day + 1)::timestamp AT TIME ZONE v_zone)
         WHERE f.stage_id IS NOT NULL AND f.stage_duration IS NOT NULL
         GROUP BY 1, 2, 3, 4
     ) AS b
     GROUP BY b.company_id, b.stage_id, b.day
     ORDER BY b.company_id, b.stage_id, b.day;
-
-    DELETE FROM orchdash.irregular_durations AS d USING pg_temp.orchdash_refresh_keys AS k
-    WHERE d.company_id = k.company_id AND d.day = k.day;
     INSERT INTO orchdash.irregular_durations
     SELECT f.company_id, f.stage_id, f.day, count(*)
     FROM orchdash.metric_facts AS f
-    JOIN pg_temp.orchdash_refresh_keys AS k
-      ON k.company_id = f.company_id AND k.day = f.day
-     AND f.recorded_at >= (k.day::timestamp AT TIME ZONE v_zone)
-     AND f.recorded_at < ((k.day + 1)::timestamp AT TIME ZONE v_zone)
     WHERE f.stage_id IS NOT NULL AND f.irregular
     GROUP BY 1, 2, 3;
-
-    FOR first_days IN
-        SELECT k.company_id, min(k.day) AS day FROM pg_temp.orchdash_refresh_keys AS k GROUP BY 1
-    LOOP
-        FOR stage IN 1 .. 40 LOOP
-            PERFORM orchdash.rebuild_duration_prefixes(first_days.company_id, stage,
-                                                       first_days.day);
-        END LOOP;
+    FOR r IN SELECT DISTINCT d.company_id, d.stage_id FROM orchdash.duration_days AS d LOOP
+        PERFORM orchdash.rebuild_duration_prefixes(r.company_id, r.stage_id, '-infinity');
     END LOOP;
-    TRUNCATE pg_temp.orchdash_refresh_keys;
+    ANALYZE orchdash.metric_totals, orchdash.duration_days, orchdash.duration_day_prefix,
+            orchdash.duration_month_prefix, orchdash.irregular_durations;
+    RETURN done;
 END
 $$;
+"""  # noqa: S608 - fixed names of this module, no input
 
--- Fold the marks that this transaction can see into the rollups. One fold at a time; a fold
--- that cannot get the lock leaves the marks for the next (queries stay exact meanwhile).
-CREATE FUNCTION orchdash.rollup_fold() RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+# Fold the log rows this transaction can see into the rollups: deltas added to the sums, bins
+# merged into the day histograms, prefixes recomputed from the earliest day touched. One fold at
+# a time; one that cannot get the lock leaves the log to the next (queries stay exact).
+FOLD = f"""
+CREATE FUNCTION orchdash.rollup_fold() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET work_mem = '64MB' AS $$
 DECLARE
-    companies uuid[];
-    days date[];
+    r record;
+    done bigint;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('orchdash.rollup_fold')) THEN
         RETURN 0;
     END IF;
-    -- The marks are taken before the raw rows are read: a writer whose mark is taken here
-    -- committed before this statement, so the refresh below sees its rows.
-    WITH taken AS (DELETE FROM orchdash.rollup_dirty RETURNING company_id, day),
-         pairs AS (SELECT DISTINCT company_id, day FROM taken)
-    SELECT array_agg(company_id), array_agg(day) INTO companies, days FROM pairs;
-    IF companies IS NULL THEN
+    CREATE TEMP TABLE IF NOT EXISTS orchdash_deltas ON COMMIT DROP AS
+    SELECT {TOTALS_COLUMNS} FROM orchdash.metric_totals WITH NO DATA;
+    CREATE TEMP TABLE IF NOT EXISTS orchdash_bins (company_id uuid, stage_id integer, day date,
+                                                   bin integer, n bigint) ON COMMIT DROP;
+    TRUNCATE pg_temp.orchdash_deltas, pg_temp.orchdash_bins;
+    -- One pass over the log rows taken: per company, day, venture and stage the deltas of the
+    -- sums; per company, stage and day those of the duration bins; those of the long durations.
+    WITH taken AS (DELETE FROM orchdash.rollup_log RETURNING *),
+    facts AS NOT MATERIALIZED (SELECT {ADDENDS.strip()}, m.sign FROM taken AS m),
+    sums AS (
+        INSERT INTO pg_temp.orchdash_deltas ({TOTALS_COLUMNS})
+        SELECT f.company_id, 'day', true, f.day, f.venture_id, f.stage_id, sum(f.sign),
+               {_sums("f", "f.sign * ")}
+        FROM facts AS f
+        GROUP BY f.company_id, f.day, f.venture_id, f.stage_id
+    ),
+    bins AS (
+        INSERT INTO pg_temp.orchdash_bins
+        SELECT f.company_id, f.stage_id, f.day, orchdash.duration_bin(f.stage_duration),
+               sum(f.sign)
+        FROM facts AS f
+        WHERE f.stage_id IS NOT NULL AND f.stage_duration IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+    ),
+    long AS (
+        INSERT INTO orchdash.irregular_durations AS i
+        SELECT f.company_id, f.stage_id, f.day, sum(f.sign)
+        FROM facts AS f
+        WHERE f.stage_id IS NOT NULL AND f.irregular
+        GROUP BY 1, 2, 3
+        ON CONFLICT (company_id, stage_id, day) DO UPDATE SET n = i.n + excluded.n
+    )
+    SELECT count(*) INTO done FROM taken;
+    IF done = 0 THEN
         RETURN 0;
     END IF;
-    PERFORM orchdash.refresh_days(companies, days);
-    RETURN cardinality(companies);
+    DELETE FROM orchdash.irregular_durations WHERE n = 0;
+
+    INSERT INTO orchdash.metric_totals AS t ({TOTALS_COLUMNS})
+    SELECT d.company_id, g.span, g.by_stage,
+           CASE WHEN g.span = 'day' THEN d.day ELSE date_trunc('month', d.day)::date END,
+           d.venture_id, CASE WHEN g.by_stage THEN d.stage_id END,
+           sum(d.rows), {_sums("d")}
+    FROM pg_temp.orchdash_deltas AS d
+    CROSS JOIN (VALUES ('day', true), ('day', false), ('month', true), ('month', false))
+        AS g(span, by_stage)
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (company_id, by_stage, span, day, venture_id, stage_id) DO UPDATE SET
+        rows = t.rows + excluded.rows,
+        {", ".join(f"{c} = t.{c} + excluded.{c}" for c in SUMS)};
+    -- A group all of whose rows went away (by the key's prefix: company, grouping, span, day).
+    DELETE FROM orchdash.metric_totals AS t
+    USING (
+        SELECT DISTINCT d.company_id, g.by_stage, g.span,
+               CASE WHEN g.span = 'day' THEN d.day ELSE date_trunc('month', d.day)::date END AS day
+        FROM pg_temp.orchdash_deltas AS d
+        CROSS JOIN (VALUES ('day', true), ('day', false), ('month', true), ('month', false))
+            AS g(span, by_stage)
+    ) AS k
+    WHERE t.company_id = k.company_id AND t.by_stage = k.by_stage AND t.span = k.span
+      AND t.day = k.day AND t.rows = 0;
+
+    -- The touched days' histograms, merged with their deltas.
+    INSERT INTO pg_temp.orchdash_bins
+    SELECT d.company_id, d.stage_id, d.day, e.bin, e.n
+    FROM orchdash.duration_days AS d
+    JOIN (SELECT DISTINCT company_id, stage_id, day FROM pg_temp.orchdash_bins) AS k
+      ON k.company_id = d.company_id AND k.stage_id = d.stage_id AND k.day = d.day
+    CROSS JOIN LATERAL unnest(d.bins, d.counts) AS e(bin, n);
+    DELETE FROM orchdash.duration_days AS d
+    USING (SELECT DISTINCT company_id, stage_id, day FROM pg_temp.orchdash_bins) AS k
+    WHERE k.company_id = d.company_id AND k.stage_id = d.stage_id AND k.day = d.day;
+    INSERT INTO orchdash.duration_days
+    SELECT b.company_id, b.stage_id, b.day, array_agg(b.bin ORDER BY b.bin),
+           array_agg(b.n::integer ORDER BY b.bin)
+    FROM (
+        SELECT company_id, stage_id, day, bin, sum(n) AS n FROM pg_temp.orchdash_bins
+        GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
+    ) AS b
+    GROUP BY b.company_id, b.stage_id, b.day;
+
+    FOR r IN
+        SELECT b.company_id, b.stage_id, min(b.day) AS day FROM pg_temp.orchdash_bins AS b
+        GROUP BY 1, 2
+    LOOP
+        PERFORM orchdash.rebuild_duration_prefixes(r.company_id, r.stage_id, r.day);
+    END LOOP;
+    RETURN done;
 END
 $$;
+"""  # noqa: S608 - fixed names of this module, no input
 
--- Rebuild everything from the raw rows, in p_zone (NULL: keep the zone). Writers wait.
-CREATE FUNCTION orchdash.rollup_rebuild(p_zone text DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET work_mem = '256MB' AS $$
-DECLARE
-    companies uuid[];
-    days date[];
-BEGIN
-    LOCK TABLE public.orchestration_metrics IN SHARE MODE;
-    IF p_zone IS NOT NULL THEN
-        PERFORM now() AT TIME ZONE p_zone;  -- an unknown zone fails here, before any change
-        UPDATE orchdash.rollup_settings SET zone = p_zone;
-    END IF;
-    TRUNCATE orchdash.rollup_dirty, orchdash.metric_totals, orchdash.duration_days,
-             orchdash.duration_day_prefix, orchdash.duration_month_prefix,
-             orchdash.irregular_durations;
-    SELECT array_agg(company_id), array_agg(day) INTO companies, days
-    FROM (SELECT DISTINCT f.company_id, f.day FROM orchdash.metric_facts AS f) AS pairs;
-    IF companies IS NOT NULL THEN
-        PERFORM orchdash.refresh_days(companies, days);
-    END IF;
-    ANALYZE orchdash.metric_totals, orchdash.duration_days, orchdash.duration_day_prefix,
-            orchdash.duration_month_prefix, orchdash.irregular_durations;
-    RETURN coalesce(cardinality(companies), 0);
-END
-$$;
+LOG_COLUMNS = (
+    "company_id, venture_id, stage_id, recorded_at, stage_duration, handoff_efficiency,"
+    " error_rate, action_count, success_count, failure_count, agent_response_time,"
+    " chairman_interventions, chairman_approvals, chairman_rejections, compute_cost,"
+    " api_calls_made, data_quality_score, confidence_score"
+)
 
--- Statement-level triggers: one mark per (company, local day) the statement touched, for the
--- rows before (update, delete) and after (insert, update) it.
-CREATE FUNCTION orchdash.mark_changed() RETURNS trigger
+# Statement-level triggers: the statement's rows into the log, new ones +1, gone ones -1.
+TRIGGER_FUNCTIONS = f"""
+CREATE FUNCTION orchdash.log_changes() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    changed bigint := 0;
+    more bigint;
 BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO orchdash.rollup_dirty (company_id, day)
-        SELECT DISTINCT n.company_id,
-               (n.recorded_at AT TIME ZONE (SELECT s.zone FROM orchdash.rollup_settings AS s))::date
-        FROM inserted AS n
-        WHERE n.company_id IS NOT NULL AND n.recorded_at IS NOT NULL;
+        INSERT INTO orchdash.rollup_log ({LOG_COLUMNS}, sign)
+        SELECT {LOG_COLUMNS}, 1 FROM inserted AS m WHERE {COUNTED};
+        GET DIAGNOSTICS changed = ROW_COUNT;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO orchdash.rollup_dirty (company_id, day)
-        SELECT DISTINCT o.company_id,
-               (o.recorded_at AT TIME ZONE (SELECT s.zone FROM orchdash.rollup_settings AS s))::date
-        FROM deleted AS o
-        WHERE o.company_id IS NOT NULL AND o.recorded_at IS NOT NULL;
+        INSERT INTO orchdash.rollup_log ({LOG_COLUMNS}, sign)
+        SELECT {LOG_COLUMNS}, -1 FROM deleted AS m WHERE {COUNTED};
+        GET DIAGNOSTICS more = ROW_COUNT;
+        changed := changed + more;
     END IF;
-    PERFORM orchdash.fold_if_due();
+    PERFORM orchdash.fold_if_due(changed);
     RETURN NULL;
 END
 $$;
+
 CREATE FUNCTION orchdash.clear_on_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 BEGIN
-    TRUNCATE orchdash.rollup_dirty, orchdash.metric_totals, orchdash.duration_days,
+    TRUNCATE orchdash.rollup_log, orchdash.metric_totals, orchdash.duration_days,
              orchdash.duration_day_prefix, orchdash.duration_month_prefix,
              orchdash.irregular_durations;
     RETURN NULL;
 END
 $$;
 
--- A writer folds once the oldest mark is fold_after old; a failing fold never fails the write
--- (its marks stay, and queries correct for them).
-CREATE FUNCTION orchdash.fold_if_due() RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+-- A writer folds once the log's oldest row is fold_after old, or at once after a statement of
+-- fold_rows rows or more; a failing fold never fails the write (the log stays, queries add it).
+-- Asked after every writing statement, so it must not read the log: its oldest entry comes from
+-- the index on logged_at (the log's statistics, taken when it was empty, would pick a scan).
+CREATE FUNCTION orchdash.fold_if_due(p_rows bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET enable_seqscan = off AS $$
+DECLARE
+    settings orchdash.rollup_settings;
+    oldest timestamptz;
 BEGIN
-    IF EXISTS (
-        SELECT FROM orchdash.rollup_dirty AS d, orchdash.rollup_settings AS s
-        WHERE d.marked_at < clock_timestamp() - s.fold_after
-    ) THEN
+    SELECT * INTO settings FROM orchdash.rollup_settings;
+    SELECT min(l.logged_at) INTO oldest FROM orchdash.rollup_log AS l;
+    IF p_rows >= settings.fold_rows OR oldest < clock_timestamp() - settings.fold_after THEN
         BEGIN
             PERFORM orchdash.rollup_fold();
         EXCEPTION WHEN OTHERS THEN
@@ -540,18 +617,18 @@ BEGIN
     END IF;
 END
 $$;
-"""
+"""  # noqa: S608 - fixed names of this module, no input
 
 TRIGGERS = """
 CREATE TRIGGER orchdash_rollup_insert AFTER INSERT ON public.orchestration_metrics
     REFERENCING NEW TABLE AS inserted
-    FOR EACH STATEMENT EXECUTE FUNCTION orchdash.mark_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION orchdash.log_changes();
 CREATE TRIGGER orchdash_rollup_update AFTER UPDATE ON public.orchestration_metrics
     REFERENCING OLD TABLE AS deleted NEW TABLE AS inserted
-    FOR EACH STATEMENT EXECUTE FUNCTION orchdash.mark_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION orchdash.log_changes();
 CREATE TRIGGER orchdash_rollup_delete AFTER DELETE ON public.orchestration_metrics
     REFERENCING OLD TABLE AS deleted
-    FOR EACH STATEMENT EXECUTE FUNCTION orchdash.mark_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION orchdash.log_changes();
 CREATE TRIGGER orchdash_rollup_truncate AFTER TRUNCATE ON public.orchestration_metrics
     FOR EACH STATEMENT EXECUTE FUNCTION orchdash.clear_on_truncate();
 """
@@ -575,7 +652,8 @@ CREATE INDEX orchdash_metrics_venture_stages ON public.orchestration_metrics
 
 def upgrade() -> None:
     op.execute(SCHEMA)
-    op.execute(FUNCTIONS)
+    for piece in (FUNCTIONS, VIEW, PREFIXES, REBUILD, FOLD, TRIGGER_FUNCTIONS):
+        op.execute(piece)
     zone = valid_timezone(config.timezone_name())
     op.get_bind().execute(
         sa.text("INSERT INTO orchdash.rollup_settings (zone) VALUES (:zone)"), {"zone": zone}
@@ -595,7 +673,7 @@ def upgrade() -> None:
         " service_role"
     )
     op.execute(
-        "GRANT SELECT ON orchdash.rollup_settings, orchdash.metric_facts, "
+        "GRANT SELECT ON orchdash.rollup_settings, orchdash.metric_facts, orchdash.log_facts, "
         + ", ".join(f"orchdash.{t}" for t in TENANT_TABLES)
         + " TO authenticated"
     )
