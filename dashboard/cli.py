@@ -95,6 +95,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             load_demo(int(os.environ.get("ORCHDASH_DEMO_ROWS", "200000")), seed=42)
     elif os.environ.get("ORCHDASH_ADMIN_DATABASE_URL"):
         schema.migrate(db.admin_url())
+    if not os.environ.get("DATABASE_URL") or os.environ.get("ORCHDASH_ADMIN_DATABASE_URL"):
+        # The rollups' log of changes, folded every few seconds while the app runs.
+        from queries import folding
+
+        folding.start(db.admin_engine())
     port = os.environ.get("STREAMLIT_SERVER_PORT", "8501")
     command = [
         sys.executable,
