@@ -223,7 +223,7 @@ def _naive_run(
     before = reads[1][1] if needs_previous else now.iloc[0:0]
     grouping, figures = timed(naive.page_figures, page, now, before, f)
     naive.assert_equal(page, figures, answers)
-    RESULTS.checked.append(f"{found.rows:,} rows, {page}, {period}: {len(now):,} rows, equal")
+    RESULTS.checked.append(f"{found.rows:,} rows, {period}")
     seconds = sum(r[0] for r in reads) + grouping
     RESULTS.pages.setdefault((found.rows, page, period, "naive"), []).append(seconds)
 
@@ -334,6 +334,7 @@ def test_concurrent_users(bench: dict[int, BenchDb]) -> None:
     elapsed = time.perf_counter() - started
     engine.dispose()
     RESULTS.concurrent = {
+        "users": CONCURRENT_USERS,
         "seconds": elapsed,
         "pages": sum(len(v) for v in latencies.values()),
         "latencies": latencies,
