@@ -3,7 +3,9 @@
 Each chart has two steps. ``*_table`` turns a query frame into the frame the chart shows, with
 the column names and units of the screen; the page offers exactly that frame as `Download CSV`.
 The figure function draws that table. Names from the database are escaped before they reach
-Plotly, which renders some HTML tags in labels and hover text.
+Plotly, which renders some HTML tags in labels and hover text. Where a query frame carries
+``low_share``, its table has a `Low-confidence share (%)` column and the figure fades the points
+built mostly from low-confidence rows (dashboard/confidence.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Literal
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import confidence
 from dashboard import format as fmt
 
 STAGES = tuple(range(1, 41))
@@ -31,6 +34,7 @@ REJECTIONS = "Rejections"
 PER_100 = "Interventions per 100 actions"
 NO_VENTURE = "(no venture)"
 NO_COMPANY = "(no company)"
+LOW_SHARE = confidence.LOW_SHARE
 
 # One theme for every figure. Backgrounds stay transparent so Streamlit's light or dark theme
 # shows through; colours come from the "streamlit" template, which Streamlit maps to the active
@@ -104,6 +108,7 @@ def rate_table(frame: pd.DataFrame, column: str) -> pd.DataFrame:
             VENTURE: _names(frame["venture"], NO_VENTURE),
             ACTIONS: pd.to_numeric(frame["actions"]).astype("Int64"),
             label: _percent(frame[column], scale),
+            **confidence.column(frame),
         }
     )
     return table.sort_values([PERIOD, COMPANY, VENTURE], ignore_index=True)
@@ -116,6 +121,7 @@ def stage_rate_table(frame: pd.DataFrame, column: str) -> pd.DataFrame:
             STAGE: pd.to_numeric(frame["stage_id"]).astype(int),
             ACTIONS: pd.to_numeric(frame["actions"]).astype("Int64"),
             label: _percent(frame[column], scale),
+            **confidence.column(frame),
         }
     )
     return table.sort_values(STAGE, ignore_index=True)
@@ -131,6 +137,7 @@ def stage_duration_table(frame: pd.DataFrame) -> pd.DataFrame:
             "p75 (s)": pd.to_numeric(frame["p75_s"]),
             "p90 (s)": pd.to_numeric(frame["p90_s"]),
             "Mean (s)": pd.to_numeric(frame["mean_s"]),
+            **confidence.column(frame),
         }
     )
     return table.sort_values(STAGE, ignore_index=True)
@@ -148,20 +155,25 @@ _SHOWN = {
 
 
 def _counts(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Actions, interventions, approvals and rejections summed per ``by``."""
+    """Actions, interventions, approvals and rejections summed per ``by`` (and the share of
+    low-confidence rows of the summed groups, where the frame carries it)."""
     counts = [ACTIONS, INTERVENTIONS, APPROVALS, REJECTIONS]
+    weights = confidence.weights(frame)
     named = frame.assign(
-        company=_names(frame["company"], NO_COMPANY), venture=_names(frame["venture"], NO_VENTURE)
+        company=_names(frame["company"], NO_COMPANY),
+        venture=_names(frame["venture"], NO_VENTURE),
+        **weights,
     ).rename(columns=_SHOWN)
-    table = named.groupby(by, as_index=False, dropna=False)[counts].sum()
+    table = named.groupby(by, as_index=False, dropna=False)[counts + list(weights)].sum()
     table[counts] = table[counts].astype("Int64")
-    return table
+    return confidence.summed(table)
 
 
 def interventions_time_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Interventions, approvals and rejections per bucket, summed over the ventures."""
     table = _counts(frame.assign(**{PERIOD: _period(frame["bucket"])}), [PERIOD])
-    table = table[[PERIOD, INTERVENTIONS, APPROVALS, REJECTIONS, ACTIONS]]
+    shown = [PERIOD, INTERVENTIONS, APPROVALS, REJECTIONS, ACTIONS]
+    table = table[shown + _low_columns(table)]
     return table.sort_values(PERIOD, ignore_index=True)
 
 
@@ -171,9 +183,25 @@ def interventions_venture_table(frame: pd.DataFrame) -> pd.DataFrame:
     per_100 = table[INTERVENTIONS].astype(float) * 100.0 / actions.where(actions > 0)
     table[PER_100] = per_100.round(4)
     table = table.drop(columns="venture_id")
+    table = table[[c for c in table.columns if c != LOW_SHARE] + _low_columns(table)]
     return table.sort_values(
         [PER_100, COMPANY, VENTURE], ascending=[False, True, True]
     ).reset_index(drop=True)
+
+
+def venture_counts_table(per_venture: pd.DataFrame) -> pd.DataFrame:
+    """The per-venture table without its rate: what the stacked bars per venture show."""
+    return per_venture.drop(columns=PER_100)
+
+
+def per_100_table(per_venture: pd.DataFrame) -> pd.DataFrame:
+    """The per-venture table's rate and what it is computed from."""
+    shown = [COMPANY, VENTURE, ACTIONS, INTERVENTIONS, PER_100]
+    return per_venture[shown + _low_columns(per_venture)]
+
+
+def _low_columns(table: pd.DataFrame) -> list[str]:
+    return [LOW_SHARE] if LOW_SHARE in table.columns else []
 
 
 # ---- figures -------------------------------------------------------------------------------
@@ -194,8 +222,9 @@ def _rate(table: pd.DataFrame) -> tuple[str, str]:
     return HANDOFF, "Handoff efficiency"
 
 
-def rate_over_time(table: pd.DataFrame, title: str) -> go.Figure:
-    """One line per venture across the period buckets."""
+def rate_over_time(table: pd.DataFrame, title: str, threshold: float | None = None) -> go.Figure:
+    """One line per venture across the period buckets; ``threshold`` names the low-confidence
+    threshold in the note on faded points (the configured one by default)."""
     if table.empty:
         return _empty(title)
     label, short = _rate(table)
@@ -211,21 +240,25 @@ def rate_over_time(table: pd.DataFrame, title: str) -> go.Figure:
                 y=rows[label],
                 mode="lines+markers",
                 name=fmt.plotly_text(name),
+                marker={"opacity": confidence.opacities(rows)},
                 customdata=list(
                     zip(
                         rows[VENTURE].fillna(venture[VENTURE].iloc[0]).map(fmt.plotly_text),
                         rows[COMPANY].fillna(venture[COMPANY].iloc[0]).map(fmt.plotly_text),
                         rows[ACTIONS].fillna(0).astype(int),
+                        confidence.hovers(rows),
                         strict=True,
                     )
                 ),
                 hovertemplate=(
                     "<b>%{customdata[0]}</b> · %{customdata[1]}<br>%{x|%d %b %Y}<br>"
-                    f"{short}: %{{y:.2f}} %<br>Actions: %{{customdata[2]:,}}<extra></extra>"
+                    f"{short}: %{{y:.2f}} %<br>Actions: %{{customdata[2]:,}}%{{customdata[3]}}"
+                    "<extra></extra>"
                 ),
                 connectgaps=False,
             )
         )
+    confidence.add_note(fig, [table], threshold)
     fig.update_xaxes(title_text=PERIOD)
     # Error rates from zero; handoff efficiency lives near 100 %, where the differences are.
     rangemode = "tozero" if label == ERROR_RATE else "normal"
@@ -239,20 +272,24 @@ def rate_over_time(table: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
-def rate_by_stage(table: pd.DataFrame, title: str) -> go.Figure:
+def rate_by_stage(table: pd.DataFrame, title: str, threshold: float | None = None) -> go.Figure:
     label, short = _rate(table)
     fig = go.Figure(
         go.Bar(
             x=table[STAGE],
             y=table[label],
-            customdata=table[ACTIONS].fillna(0).astype(int),
+            marker={"opacity": confidence.opacities(table)},
+            customdata=list(
+                zip(table[ACTIONS].fillna(0).astype(int), confidence.hovers(table), strict=True)
+            ),
             hovertemplate=(
-                f"Stage %{{x}}<br>{short}: %{{y:.2f}} %<br>Actions: %{{customdata:,}}"
-                "<extra></extra>"
+                f"Stage %{{x}}<br>{short}: %{{y:.2f}} %<br>Actions: %{{customdata[0]:,}}"
+                "%{customdata[1]}<extra></extra>"
             ),
             name=short,
         )
     )
+    confidence.add_note(fig, [table], threshold)
     _stage_axis(fig)
     fig.update_yaxes(title_text=label, rangemode="tozero", ticksuffix=" %")
     return themed(fig, title)
@@ -281,7 +318,7 @@ def duration_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
     return values, [fmt.duration(t) for t in values]
 
 
-def stage_durations(table: pd.DataFrame, title: str) -> go.Figure:
+def stage_durations(table: pd.DataFrame, title: str, threshold: float | None = None) -> go.Figure:
     """Median per stage as bars with the p25–p75 spread, p90 as markers; log axis in human units."""
     if table.empty or table["Rows"].fillna(0).sum() == 0:
         return _empty(title)
@@ -289,15 +326,20 @@ def stage_durations(table: pd.DataFrame, title: str) -> go.Figure:
     hover = [
         f"<b>Stage {s}</b><br>Median: {fmt.duration_exact(m)}<br>"
         f"p25–p75: {fmt.duration(a)} – {fmt.duration(b)}<br>p90: {fmt.duration_exact(n)}<br>"
-        f"Rows: {fmt.number(r)}"
-        for s, m, a, b, n, r in zip(table[STAGE], median, p25, p75, p90, table["Rows"], strict=True)
-    ]
+        f"Rows: {fmt.number(r)}{low}"
+        for s, m, a, b, n, r, low in zip(
+            table[STAGE], median, p25, p75, p90, table["Rows"], confidence.hovers(table),
+            strict=True,
+        )
+    ]  # fmt: skip
+    opacity = confidence.opacities(table)
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
             x=table[STAGE],
             y=median,
             name="Median (p25–p75 spread)",
+            marker={"opacity": opacity},
             error_y={
                 "type": "data",
                 "symmetric": False,
@@ -318,11 +360,12 @@ def stage_durations(table: pd.DataFrame, title: str) -> go.Figure:
             y=p90,
             name="p90",
             mode="markers",
-            marker={"symbol": "diamond", "size": 8},
+            marker={"symbol": "diamond", "size": 8, "opacity": opacity},
             hovertext=hover,
             hovertemplate="%{hovertext}<extra></extra>",
         )
     )
+    confidence.add_note(fig, [table], threshold)
     values = pd.concat([p25, median, p75, p90]).dropna()
     values = values[values > 0]
     ticks, labels = duration_ticks(
@@ -340,7 +383,9 @@ def stage_durations(table: pd.DataFrame, title: str) -> go.Figure:
     return themed(fig, title)
 
 
-def interventions_over_time(table: pd.DataFrame, title: str) -> go.Figure:
+def interventions_over_time(
+    table: pd.DataFrame, title: str, threshold: float | None = None
+) -> go.Figure:
     if table.empty:
         return _empty(title)
     fig = go.Figure()
@@ -350,16 +395,23 @@ def interventions_over_time(table: pd.DataFrame, title: str) -> go.Figure:
                 x=table[PERIOD],
                 y=table[column],
                 name=column,
-                hovertemplate=f"%{{x|%d %b %Y}}<br>{column}: %{{y:,}}<extra></extra>",
+                marker={"opacity": confidence.opacities(table)},
+                customdata=confidence.hovers(table),
+                hovertemplate=(
+                    f"%{{x|%d %b %Y}}<br>{column}: %{{y:,}}%{{customdata}}<extra></extra>"
+                ),
             )
         )
+    confidence.add_note(fig, [table], threshold)
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title_text=PERIOD)
     fig.update_yaxes(title_text="Actions by the chairman", rangemode="tozero")
     return themed(fig, title)
 
 
-def interventions_by_venture(table: pd.DataFrame, title: str) -> go.Figure:
+def interventions_by_venture(
+    table: pd.DataFrame, title: str, threshold: float | None = None
+) -> go.Figure:
     if table.empty:
         return _empty(title)
     ordered = table.assign(_label=_labels(table)).sort_values(INTERVENTIONS, kind="stable")
@@ -372,19 +424,30 @@ def interventions_by_venture(table: pd.DataFrame, title: str) -> go.Figure:
                 x=ordered[column],
                 name=column,
                 orientation="h",
-                customdata=ordered[COMPANY].map(fmt.plotly_text),
+                marker={"opacity": confidence.opacities(ordered)},
+                customdata=list(
+                    zip(
+                        ordered[COMPANY].map(fmt.plotly_text),
+                        confidence.hovers(ordered),
+                        strict=True,
+                    )
+                ),
                 hovertemplate=(
-                    f"<b>%{{y}}</b> · %{{customdata}}<br>{column}: %{{x:,}}<extra></extra>"
+                    f"<b>%{{y}}</b> · %{{customdata[0]}}<br>{column}: %{{x:,}}%{{customdata[1]}}"
+                    "<extra></extra>"
                 ),
             )
         )
+    confidence.add_note(fig, [ordered], threshold)
     fig.update_layout(barmode="stack", height=max(320, 28 * len(ordered) + 120))
     fig.update_xaxes(title_text="Actions by the chairman", rangemode="tozero")
     fig.update_yaxes(title_text=VENTURE, type="category", automargin=True)
     return themed(fig, title)
 
 
-def interventions_per_100(table: pd.DataFrame, title: str) -> go.Figure:
+def interventions_per_100(
+    table: pd.DataFrame, title: str, threshold: float | None = None
+) -> go.Figure:
     if table.empty:
         return _empty(title)
     ordered = table.assign(_label=_labels(table)).sort_values(PER_100, kind="stable")
@@ -393,21 +456,25 @@ def interventions_per_100(table: pd.DataFrame, title: str) -> go.Figure:
             y=ordered["_label"].map(fmt.plotly_text),
             x=ordered[PER_100],
             orientation="h",
+            marker={"opacity": confidence.opacities(ordered)},
             customdata=list(
                 zip(
                     ordered[INTERVENTIONS].fillna(0).astype(int),
                     ordered[ACTIONS].fillna(0).astype(int),
                     ordered[COMPANY].map(fmt.plotly_text),
+                    confidence.hovers(ordered),
                     strict=True,
                 )
             ),
             hovertemplate=(
                 "<b>%{y}</b> · %{customdata[2]}<br>%{x:.2f} interventions per 100 actions<br>"
-                "%{customdata[0]:,} interventions in %{customdata[1]:,} actions<extra></extra>"
+                "%{customdata[0]:,} interventions in %{customdata[1]:,} actions"
+                "%{customdata[3]}<extra></extra>"
             ),
             name=PER_100,
         )
     )
+    confidence.add_note(fig, [ordered], threshold)
     fig.update_layout(height=max(320, 28 * len(ordered) + 120))
     fig.update_xaxes(title_text=PER_100, rangemode="tozero")
     fig.update_yaxes(title_text=VENTURE, type="category", automargin=True)
@@ -478,16 +545,19 @@ KPIS = (
     Kpi("Data quality", "data_quality", "percent", "higher"),
     Kpi("Confidence", "confidence", "percent", "higher"),
 )
+# Not a tile: the share of the tiles' figures carried by low-confidence rows, in their table.
+_LOW_KPI = Kpi("Low-confidence share", confidence.SOURCE, "ratio", "lower")
 
 
 def kpi_table(kpis: pd.DataFrame) -> pd.DataFrame:
     """The tiles as a table: this period, the previous one, in the units of the labels."""
     row = kpis.iloc[0] if len(kpis) else pd.Series(dtype=float)
+    shown = KPIS + ((_LOW_KPI,) if confidence.SOURCE in row.index else ())
     return pd.DataFrame(
         {
-            "Measure": [k.unit_label for k in KPIS],
-            "This period": [k.table_value(row.get(k.column)) for k in KPIS],
-            "Previous period": [k.table_value(row.get("prev_" + k.column)) for k in KPIS],
+            "Measure": [k.unit_label for k in shown],
+            "This period": [k.table_value(row.get(k.column)) for k in shown],
+            "Previous period": [k.table_value(row.get("prev_" + k.column)) for k in shown],
         }
     )
 
@@ -497,6 +567,7 @@ def trend_table(trend: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame({PERIOD: _period(trend["bucket"])})
     for kpi in KPIS:
         table[kpi.unit_label] = [kpi.table_value(v) for v in trend[kpi.column]]
+    table = table.assign(**confidence.column(trend))
     return table.sort_values(PERIOD, ignore_index=True)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard import charts
+from dashboard import charts, confidence
 from dashboard import format as fmt
 from queries import health
 
@@ -28,9 +28,7 @@ VENTURE = charts.VENTURE
 ROWS = "Rows"
 ACTIONS = charts.ACTIONS
 WORSE = "Worse by"
-LOW_SHARE = "Low-confidence share (%)"
-FADED_ABOVE = 0.5  # a point built mostly (> 50 %) from low-confidence rows is drawn faded
-FADED_OPACITY = 0.3
+LOW_SHARE = confidence.LOW_SHARE
 # Red is worse, blue better, grey about the same: every cell shows on light and dark themes.
 WORSE_SCALE = [[0.0, "#2166ac"], [0.5, "#c9ccd1"], [1.0, "#b2182b"]]
 
@@ -143,7 +141,6 @@ def heatmap(table: pd.DataFrame, measure: str, against: str, title: str) -> go.F
     labels = _label(table).map(fmt.plotly_text)
     order = list(dict.fromkeys(labels.sort_values(key=lambda s: s.str.lower(), kind="stable")))
     limit = colour_limit(table[worse])
-    low = table[LOW_SHARE].fillna(0) / 100
     hover = [
         f"<b>{fmt.plotly_text(r[VENTURE])}</b> · {fmt.plotly_text(r[COMPANY])}<br>"
         f"Stage {r[STAGE]}<br>"
@@ -169,7 +166,7 @@ def heatmap(table: pd.DataFrame, measure: str, against: str, title: str) -> go.F
                 "cmin": -limit,
                 "cmax": limit,
                 "colorscale": WORSE_SCALE,
-                "opacity": [FADED_OPACITY if s > FADED_ABOVE else 1.0 for s in low],
+                "opacity": confidence.opacities(table),
                 "line": {"width": 0},
                 "colorbar": {"title": {"text": f"Worse by ({m.worse_unit})"}, "thickness": 12},
             },
@@ -212,7 +209,7 @@ def low_confidence_badge(table: pd.DataFrame) -> tuple[float, str]:
     """The share of the heatmap's cells drawn faded, and the badge text that says so."""
     if table.empty:
         return 0.0, ""
-    faded = float((table[LOW_SHARE].fillna(0) / 100 > FADED_ABOVE).mean())
+    faded = float(confidence.faded(table).mean())
     carried = table[LOW_SHARE].dropna()
     mean = float(carried.mean()) if len(carried) else math.nan
     text = (
@@ -265,6 +262,7 @@ def decisions_table(trend: pd.DataFrame) -> pd.DataFrame:
             charts.ERROR_RATE: (trend["error_rate"] * 100).round(4),
             charts.HANDOFF: trend["handoff_efficiency"].round(4),
             **{label: pd.to_numeric(trend[key]).astype("Int64") for key, label, _ in DECISIONS},
+            **confidence.column(trend),
         }
     )
     return table.sort_values(charts.PERIOD, ignore_index=True)
@@ -276,21 +274,29 @@ def decision_periods(table: pd.DataFrame) -> pd.DataFrame:
     return table[counts > 0].reset_index(drop=True)
 
 
-def decisions_over_time(table: pd.DataFrame, title: str, chosen: Any = None) -> go.Figure:
+def decisions_over_time(
+    table: pd.DataFrame, title: str, chosen: Any = None, threshold: float | None = None
+) -> go.Figure:
     """Error rate and handoff efficiency over time, one above the other, with the chairman's
     interventions, approvals and rejections as markers (size by count) on both; ``chosen``
-    (a period start) is drawn as a vertical line."""
+    (a period start) is drawn as a vertical line. Periods built mostly from low-confidence rows
+    are faded points on the lines."""
     if table.empty:
         return charts._empty(title)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    opacity, low = confidence.opacities(table), confidence.hovers(table)
     for row, column in ((1, charts.ERROR_RATE), (2, charts.HANDOFF)):
         fig.add_trace(
             go.Scatter(
                 x=table[charts.PERIOD],
                 y=table[column],
-                mode="lines",
+                mode="lines+markers",
                 name=column,
-                hovertemplate=f"%{{x|%d %b %Y}}<br>{column}: %{{y:.2f}}<extra></extra>",
+                marker={"size": 5, "opacity": opacity},
+                customdata=low,
+                hovertemplate=(
+                    f"%{{x|%d %b %Y}}<br>{column}: %{{y:.2f}}%{{customdata}}<extra></extra>"
+                ),
                 connectgaps=False,
             ),
             row=row,
@@ -322,6 +328,7 @@ def decisions_over_time(table: pd.DataFrame, title: str, chosen: Any = None) -> 
                 col=1,
             )
         fig.update_yaxes(title_text=column, ticksuffix=" %", row=row, col=1)
+    confidence.add_note(fig, [table], threshold, row=1, col=1)
     if chosen is not None:
         fig.add_vline(x=pd.Timestamp(chosen), line_dash="dot", line_color="#8a8f98")
     fig.update_xaxes(title_text=charts.PERIOD, row=2, col=1)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -13,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dashboard import charts, export
+from dashboard import charts, confidence, export, health_charts
 from dashboard import format as fmt
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -404,3 +406,191 @@ def test_rows_without_a_venture_are_a_named_group() -> None:
     assert table[charts.INTERVENTIONS].sum() == frame["interventions"].sum()
     rates = charts.rate_table(rates_frame().assign(venture=None), "error_rate")
     assert set(rates[charts.VENTURE]) == {charts.NO_VENTURE}
+
+
+# ---- low-confidence rows: faded points, the share in hover, a note, the tiles' badge ----------
+
+# Shares around the fading line (> 0.5 fades, 0.5 does not), none, all, and unknown.
+SHARES = (0.0, 0.25, 0.5, 0.5000001, 0.62, 1.0, math.nan)
+
+
+def shares(n: int, offset: int = 0) -> list[float]:
+    return [SHARES[(i + offset) % len(SHARES)] for i in range(n)]
+
+
+def with_shares(frame: pd.DataFrame, offset: int = 0) -> pd.DataFrame:
+    return frame.assign(low_share=shares(len(frame), offset), rows=range(1, len(frame) + 1))
+
+
+def expected_opacity(share: float) -> float:
+    # The rule as the README states it, not the code's constants: mostly is more than half.
+    return 0.3 if share > 0.5 else 1.0
+
+
+def note_traces(fig: go.Figure) -> list[Any]:
+    return [t for t in fig.data if str(t.name).startswith("Faded:")]
+
+
+def drawn(fig: go.Figure) -> list[Any]:
+    return [t for t in fig.data if not str(t.name).startswith("Faded:")]
+
+
+def test_rate_points_fade_exactly_where_the_frame_is_mostly_low_confidence() -> None:
+    frame = with_shares(rates_frame())
+    table = charts.rate_table(frame, "error_rate")
+    assert charts.LOW_SHARE in table.columns
+    fig = charts.rate_over_time(table, "Error rate", threshold=60)
+    by_point = {
+        (b.tz_localize(None), company, venture): share
+        for b, company, venture, share in zip(
+            frame["bucket"], frame["company"], frame["venture"], frame["low_share"], strict=True
+        )
+    }
+    seen = 0
+    for trace in drawn(fig):
+        for x, opacity, data in zip(trace.x, trace.marker.opacity, trace.customdata, strict=True):
+            venture, company = html.unescape(data[0]), html.unescape(data[1])
+            share = by_point[(pd.Timestamp(x), company, venture)]
+            assert opacity == expected_opacity(share)
+            if share > 0:  # the share in the hover text, in whole percent
+                assert data[3] == f"<br>{share * 100:.0f} % of this figure from low-confidence rows"
+            else:
+                assert data[3] == ""
+            seen += 1
+        assert "%{customdata[3]}" in trace.hovertemplate
+    assert seen == len(frame)
+    # The fading is explained once, in the legend, with the threshold.
+    (note,) = note_traces(fig)
+    assert "60" in note.name and note.showlegend and note.marker.opacity == 0.3
+
+
+def test_stage_bars_and_durations_fade_per_stage() -> None:
+    stage = np.arange(1, 41)
+    rates = pd.DataFrame(
+        {
+            "stage_id": stage,
+            "actions": [10] * 40,
+            "rows": [3] * 40,
+            "error_rate": [0.1] * 40,
+            "low_share": shares(40, 3),
+        }
+    )
+    table = charts.stage_rate_table(rates, "error_rate")
+    fig = charts.rate_by_stage(table, "Per stage")
+    (bars,) = drawn(fig)
+    assert list(bars.marker.opacity) == [expected_opacity(s) for s in rates["low_share"]]
+    assert len(note_traces(fig)) == 1
+    assert bars.customdata[1][1].startswith("<br>62 %")  # stage 2: SHARES[4]
+
+    durations = stage_frame().assign(low_share=shares(40, 1))
+    table = charts.stage_duration_table(durations)
+    fig = charts.stage_durations(table, "Durations")
+    median, p90 = drawn(fig)
+    expected = [expected_opacity(s) for s in durations["low_share"]]
+    assert list(median.marker.opacity) == expected == list(p90.marker.opacity)
+    assert len(note_traces(fig)) == 1
+    for text, share in zip(median.hovertext, durations["low_share"], strict=True):
+        assert ("of this figure from low-confidence rows" in text) == (share > 0)
+
+
+def test_summed_interventions_carry_the_share_of_their_rows() -> None:
+    # One bucket and one venture mostly low-confidence, the others not.
+    frame = with_shares(interventions_frame(), offset=3)
+    # Independently: low-confidence rows over all rows of each summed group.
+    low = frame.assign(low=frame["low_share"].fillna(0) * frame["rows"])
+    by_bucket = low.groupby("bucket")[["low", "rows"]].sum()
+    expected_time = list(by_bucket["low"] / by_bucket["rows"] * 100)
+    table = charts.interventions_time_table(frame)
+    assert np.allclose(table[charts.LOW_SHARE], expected_time)
+    fig = charts.interventions_over_time(table, "Over time")
+    for trace in drawn(fig):
+        assert list(trace.marker.opacity) == [expected_opacity(s / 100) for s in expected_time]
+
+    per_venture = charts.interventions_venture_table(frame)
+    by_venture = low.groupby("venture")[["low", "rows"]].sum()
+    shares_of = (by_venture["low"] / by_venture["rows"] * 100).to_dict()
+    assert np.allclose(
+        per_venture[charts.LOW_SHARE], [shares_of[v] for v in per_venture[charts.VENTURE]]
+    )
+    counts = charts.venture_counts_table(per_venture)
+    rates = charts.per_100_table(per_venture)
+    assert charts.PER_100 not in counts.columns and charts.LOW_SHARE in rates.columns
+    for fig, table in (
+        (charts.interventions_by_venture(counts, "Per venture"), counts),
+        (charts.interventions_per_100(rates, "Per 100"), rates),
+    ):
+        for trace in drawn(fig):
+            names = [html.unescape(y) for y in trace.y]
+            want = {v: expected_opacity(shares_of[v] / 100) for v in table[charts.VENTURE]}
+            assert list(trace.marker.opacity) == [want[n] for n in names]
+        assert len(note_traces(fig)) == 1
+
+
+def test_nothing_fades_without_low_confidence_rows() -> None:
+    for frame in (rates_frame().assign(low_share=0.0, rows=1), rates_frame()):
+        table = charts.rate_table(frame, "error_rate")
+        fig = charts.rate_over_time(table, "Error rate")
+        assert not note_traces(fig)
+        for trace in fig.data:
+            assert set(trace.marker.opacity) == {1.0}
+            assert {data[3] for data in trace.customdata} == {""}
+    # A frame without the column keeps its table as before.
+    assert charts.LOW_SHARE not in charts.rate_table(rates_frame(), "error_rate").columns
+    table = charts.interventions_time_table(interventions_frame())
+    assert charts.LOW_SHARE not in table.columns
+    assert not note_traces(charts.interventions_over_time(table, "Over time"))
+    # Half is not mostly.
+    half = charts.stage_duration_table(stage_frame().assign(low_share=0.5))
+    fig = charts.stage_durations(half, "Durations")
+    assert not note_traces(fig) and set(fig.data[0].marker.opacity) == {1.0}
+
+
+def test_decision_timelines_fade_their_periods() -> None:
+    trend = pd.DataFrame(
+        {
+            "bucket": buckets(7),
+            "actions": [100] * 7,
+            "error_rate": [0.1] * 7,
+            "handoff_efficiency": [90.0] * 7,
+            "interventions": [1, 0, 0, 2, 0, 0, 0],
+            "approvals": [0] * 7,
+            "rejections": [0] * 7,
+            "low_share": list(SHARES),
+        }
+    )
+    table = health_charts.decisions_table(trend)
+    fig = health_charts.decisions_over_time(table, "Decisions", threshold=45)
+    lines = [t for t in fig.data if t.name in (charts.ERROR_RATE, charts.HANDOFF)]
+    assert len(lines) == 2
+    for line in lines:
+        assert list(line.marker.opacity) == [expected_opacity(s) for s in SHARES]
+    (note,) = note_traces(fig)
+    assert "45" in note.name
+
+
+def test_kpi_tiles_say_when_their_figures_rest_on_low_confidence_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORCHDASH_LOW_CONFIDENCE", "45")
+    mostly = kpis_frame().assign(low_share=0.62, prev_low_share=0.3)
+    note = confidence.tile_note(mostly)
+    assert note.badges == ("Low confidence: 62 %",)
+    assert note.caption and "under 45" in note.caption
+    assert "62 %" in note.caption and "30 %" in note.caption
+    # Some rows but not most: the share is said, no badge.
+    some = confidence.tile_note(kpis_frame().assign(low_share=0.2, prev_low_share=0.0))
+    assert some.badges == () and some.caption and "20 %" in some.caption
+    # The previous period, which the deltas compare with, gets its own badge.
+    before = confidence.tile_note(kpis_frame().assign(low_share=0.1, prev_low_share=0.75))
+    assert before.badges == ("Previous period low confidence: 75 %",)
+    for quiet in (
+        kpis_frame().assign(low_share=0.0, prev_low_share=0.0),
+        kpis_frame().assign(low_share=math.nan, prev_low_share=math.nan),
+        kpis_frame(),
+    ):
+        assert confidence.tile_note(quiet) == confidence.TileNote((), None)
+    # The tiles' table (their CSV) carries the shares in percent.
+    table = charts.kpi_table(mostly).set_index("Measure")
+    assert table.loc[charts.LOW_SHARE, "This period"] == pytest.approx(62.0)
+    assert table.loc[charts.LOW_SHARE, "Previous period"] == pytest.approx(30.0)
+    assert charts.LOW_SHARE not in set(charts.kpi_table(kpis_frame())["Measure"])

@@ -18,15 +18,13 @@ view.chart(
     "chairman-interventions",
 )
 per_venture = charts.interventions_venture_table(frame)
-counts = per_venture.drop(columns=charts.PER_100)
+counts = charts.venture_counts_table(per_venture)
 view.chart(
     charts.interventions_by_venture(counts, "Per venture"),
     counts,
     "chairman-interventions-by-venture",
 )
-rates = per_venture[
-    [charts.COMPANY, charts.VENTURE, charts.ACTIONS, charts.INTERVENTIONS, charts.PER_100]
-]
+rates = charts.per_100_table(per_venture)
 view.chart(
     charts.interventions_per_100(rates, "Interventions per 100 actions"),
     rates,

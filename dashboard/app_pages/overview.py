@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, export, health_charts, layout
+from dashboard import charts, confidence, export, health_charts, layout
 from dashboard import format as fmt
 
 view = layout.current()
@@ -29,6 +29,12 @@ for start in range(0, len(charts.KPIS), 4):
             border=True,
             help=f"Previous period: {kpi.shown(row['prev_' + kpi.column])}",
         )
+# Tiles built mostly from low-confidence rows say so (st.metric cannot be drawn faded).
+note = confidence.tile_note(kpis)
+for badge in note.badges:
+    st.badge(badge, icon=":material/visibility_off:", color="orange")
+if note.caption:
+    st.caption(fmt.markdown_text(note.caption))
 left, right = st.columns(2)
 with left:
     export.download_button(
