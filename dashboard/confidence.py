@@ -25,7 +25,8 @@ FADED_ABOVE = 0.5  # a point built mostly (> 50 %) from low-confidence rows is d
 FADED_OPACITY = 0.3
 # Mid grey: the legend's sample of a faded point, visible on the light and on the dark theme.
 GREY = "#8a8f98"
-_LOW, _ROWS = "_low_rows", "_rows"
+# The parts of a share that add up across groups, under names no table shows.
+_PARTS = ("_low_actions", "_actions", "_low_rows", "_rows")
 
 
 def threshold(value: float | None = None) -> float:
@@ -42,22 +43,28 @@ def column(frame: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def weights(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """The low-confidence rows and all rows of each group, for a table that sums groups: the
-    summed groups' share is the sum of their low rows over the sum of their rows."""
+    """The parts of each group's share that add up, for a table that sums groups.
+
+    A group's ``low_share`` is the share of its actions that low-confidence rows carry, or of its
+    rows when it has no actions; so the summed groups' share is their low-confidence actions over
+    their actions, or, without actions, their low-confidence rows over their rows."""
     if SOURCE not in frame.columns:
         return {}
-    rows = pd.to_numeric(frame["rows"]).fillna(0).astype("float64")
     share = pd.to_numeric(frame[SOURCE], errors="coerce").fillna(0).astype("float64")
-    return {_LOW: share * rows, _ROWS: rows}
+    actions = pd.to_numeric(frame["actions"]).fillna(0).astype("float64")
+    rows = pd.to_numeric(frame["rows"]).fillna(0).astype("float64")
+    by_rows = actions <= 0
+    low_actions, low_rows = share.where(~by_rows, 0.0) * actions, share.where(by_rows, 0.0) * rows
+    return dict(zip(_PARTS, (low_actions, actions, low_rows, rows), strict=True))
 
 
 def summed(table: pd.DataFrame) -> pd.DataFrame:
     """A grouped table with the columns of :func:`weights` summed: they become its share."""
-    if _LOW not in table.columns:
+    if _PARTS[0] not in table.columns:
         return table
-    rows = table[_ROWS].astype("float64")
-    share = table[_LOW].astype("float64") / rows.where(rows > 0) * 100
-    return table.drop(columns=[_LOW, _ROWS]).assign(**{LOW_SHARE: share})
+    low_actions, actions, low_rows, rows = (table[p].astype("float64") for p in _PARTS)
+    share = (low_actions / actions).where(actions > 0, low_rows / rows.where(rows > 0)) * 100
+    return table.drop(columns=list(_PARTS)).assign(**{LOW_SHARE: share})
 
 
 def faded(table: pd.DataFrame) -> pd.Series:

@@ -493,22 +493,56 @@ def test_stage_bars_and_durations_fade_per_stage() -> None:
         assert ("of this figure from low-confidence rows" in text) == (share > 0)
 
 
+# Raw rows (bucket, venture, action_count, low-confidence?) behind the summed interventions.
+LOW_ROWS = [
+    (0, "Aurora", 40, True), (0, "Aurora", 10, False),
+    (0, HOSTILE[1], 30, False), (0, HOSTILE[1], 0, True),
+    (0, "Idle", 0, True), (0, "Idle", 0, False),
+    (1, "Aurora", 5, False), (1, "Aurora", 5, True),
+    (1, HOSTILE[1], 20, True), (1, HOSTILE[1], 20, False), (1, HOSTILE[1], 1, True),
+    (1, "Idle", 0, True), (1, "Idle", 0, True), (1, "Idle", 0, False),
+]  # fmt: skip
+
+
+def raw_share(rows: pd.DataFrame) -> float:
+    """The share of the actions that low-confidence rows carry, or of the rows without actions."""
+    if rows["actions"].sum() > 0:
+        return float(rows["actions"][rows["low"]].sum() / rows["actions"].sum())
+    return float(rows["low"].mean())
+
+
 def test_summed_interventions_carry_the_share_of_their_rows() -> None:
-    # One bucket and one venture mostly low-confidence, the others not.
-    frame = with_shares(interventions_frame(), offset=3)
-    # Independently: low-confidence rows over all rows of each summed group.
-    low = frame.assign(low=frame["low_share"].fillna(0) * frame["rows"])
-    by_bucket = low.groupby("bucket")[["low", "rows"]].sum()
-    expected_time = list(by_bucket["low"] / by_bucket["rows"] * 100)
+    raw = pd.DataFrame(LOW_ROWS, columns=["bucket", "venture", "actions", "low"])
+    raw["bucket"] = [buckets(2)[b] for b in raw["bucket"]]
+    frame = pd.DataFrame(
+        [
+            {
+                "bucket": bucket,
+                "venture_id": venture,
+                "venture": venture,
+                "company": "Acme",
+                "rows": len(group),
+                "actions": int(group["actions"].sum()),
+                "interventions": len(group),
+                "approvals": 1,
+                "rejections": 0,
+                "low_share": raw_share(group),
+            }
+            for (bucket, venture), group in raw.groupby(["bucket", "venture"])
+        ]
+    )
+    # Expected straight from the raw rows, not from the groups' shares.
+    expected_time = [raw_share(g) * 100 for _, g in raw.groupby("bucket")]
+    assert [s > 50 for s in expected_time] == [False, True]
     table = charts.interventions_time_table(frame)
     assert np.allclose(table[charts.LOW_SHARE], expected_time)
     fig = charts.interventions_over_time(table, "Over time")
     for trace in drawn(fig):
         assert list(trace.marker.opacity) == [expected_opacity(s / 100) for s in expected_time]
 
+    shares_of = {v: raw_share(g) * 100 for v, g in raw.groupby("venture")}
+    assert [shares_of[v] > 50 for v in ("Aurora", HOSTILE[1], "Idle")] == [True, False, True]
     per_venture = charts.interventions_venture_table(frame)
-    by_venture = low.groupby("venture")[["low", "rows"]].sum()
-    shares_of = (by_venture["low"] / by_venture["rows"] * 100).to_dict()
     assert np.allclose(
         per_venture[charts.LOW_SHARE], [shares_of[v] for v in per_venture[charts.VENTURE]]
     )

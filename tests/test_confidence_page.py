@@ -27,11 +27,15 @@ START, END = date(2026, 1, 1), date(2026, 3, 20)
 
 
 def low_share(rows: pd.DataFrame, threshold: float) -> float:
-    """The share of rows with a data quality or confidence score under the threshold (a NULL
-    score is not under it); NaN without rows."""
+    """The share of the actions carried by rows with a data quality or confidence score under
+    the threshold (a NULL score is not under it), or of the rows when none has actions; NaN
+    without rows."""
     if rows.empty:
         return float("nan")
     low = (rows["data_quality_score"] < threshold) | (rows["confidence_score"] < threshold)
+    actions = rows["action_count"].fillna(0)
+    if actions.sum() > 0:
+        return float(actions[low].sum() / actions.sum())
     return float(low.mean())
 
 
