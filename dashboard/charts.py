@@ -155,8 +155,8 @@ _SHOWN = {
 
 
 def _counts(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Actions, interventions, approvals and rejections summed per ``by`` (and the share of
-    low-confidence rows of the summed groups, where the frame carries it)."""
+    """Actions, interventions, approvals and rejections summed per ``by`` (and the summed
+    groups' low-confidence share, where the frame carries it)."""
     counts = [ACTIONS, INTERVENTIONS, APPROVALS, REJECTIONS]
     weights = confidence.weights(frame)
     named = frame.assign(
