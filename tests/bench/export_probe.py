@@ -8,7 +8,6 @@ of the process's peak resident memory over what it held just before the export.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from datetime import date
@@ -40,6 +39,16 @@ class Sink:
         return True
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ``ru_maxrss``: that one keeps the
+    parent's peak across fork and exec, so a child of a big pytest process reports the parent's."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def main(mode: str, url: str, user_id: str, start: str, end: str) -> dict[str, Any]:
     engine = db.make_engine(url)
     scope = queries.scope_for_user(engine, user_id)
@@ -60,7 +69,7 @@ def main(mode: str, url: str, user_id: str, start: str, end: str) -> dict[str, A
         sink.write(frame.to_csv(index=False).encode())
         rows = len(frame)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_mb()
     engine.dispose()
     return {
         "mode": mode,

@@ -96,11 +96,10 @@ def render(
             f" | {e['peak_growth_mb']:,.0f} "
             f"{mark(e['peak_growth_mb'] <= EXPORT_GROWTH_MB) if ours else ''} |"
         )
-    c = r.concurrent
-    if c:
+    for pause, c in r.concurrent.items():
         out += [
             "",
-            f"### {c['users']} concurrent users (threads, mixed users and "
+            f"### {c['users']} concurrent users, {pause} (threads, mixed users and "
             f"filters) for {c['seconds']:.0f} s, {_rows(big)} rows",
             "",
             f"{c['pages']:,} pages, {c['pages'] / c['seconds']:.1f} pages/s; answers outside "
