@@ -17,9 +17,13 @@ import metrics_world as mw
 import pandas as pd
 import pytest
 import streamlit as st
+from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
+import queries
+from dashboard import charts
 from dashboard.auth import SESSION_KEY, SignedIn
+from queries import Filters
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 USER = "multi"
@@ -102,3 +106,41 @@ def test_the_world_spans_none_some_and_most(world: mw.World) -> None:
     assert expected_shares(world, 0) == (0.0, 0.0)
     assert 0 < expected_shares(world, 20)[0] <= 0.5
     assert expected_shares(world, 60)[0] > 0.5
+
+
+@pytest.mark.parametrize("grain", ["week", "month"])
+def test_summed_interventions_carry_the_share_of_the_raw_rows(
+    world: mw.World, world_app: Engine, monkeypatch: pytest.MonkeyPatch, grain: str
+) -> None:
+    """The interventions page sums the query's per-venture groups over ventures (per period)
+    and over periods (per venture): their shares must equal the raw rows' shares."""
+    monkeypatch.setenv("ORCHDASH_LOW_CONFIDENCE", "60")
+    user = world.users[USER]
+    f = Filters(start=START, end=END, grain=grain)
+    frame = queries.chairman_interventions(world_app, queries.scope_for_user(world_app, user), f)
+    rows = mw.selected(world, user, START, END, "UTC")
+    rows = rows.assign(bucket=mw.buckets(rows["recorded_at"], grain, "UTC"))
+
+    over_time = charts.interventions_time_table(frame)
+    expected = {
+        bucket.tz_localize(None): low_share(group, 60) * 100
+        for bucket, group in rows.groupby("bucket")
+    }
+    assert len(over_time) == len(expected) > 1
+    for period, share in zip(over_time[charts.PERIOD], over_time[charts.LOW_SHARE], strict=True):
+        assert share == pytest.approx(expected[period], abs=1e-9)
+
+    per_venture = charts.interventions_venture_table(frame)
+    named = rows.assign(venture=rows["venture"].fillna(charts.NO_VENTURE))
+    by_venture = {
+        (company, venture): low_share(group, 60) * 100
+        for (company, venture), group in named.groupby(["company", "venture"])
+    }
+    assert len(per_venture) == len(by_venture) > 1
+    for company, venture, share in zip(
+        per_venture[charts.COMPANY],
+        per_venture[charts.VENTURE],
+        per_venture[charts.LOW_SHARE],
+        strict=True,
+    ):
+        assert share == pytest.approx(by_venture[(company, venture)], abs=1e-9)
