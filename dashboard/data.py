@@ -52,6 +52,7 @@ _FILTERED = (
     "count_rows",
     "venture_stage_health",
     "venture_changes",
+    "agent_activity",
 )
 
 
@@ -77,6 +78,10 @@ def _scoped(_engine: Engine, database: str, name: str, scope: Scope) -> Any:
         return queries.ventures(_engine, scope)
     if name == "data_range":
         return queries.data_range(_engine, scope)
+    if name == "agents":
+        return queries.agents(_engine, scope)
+    if name == "rollup_zone":
+        return queries.rollup_zone(_engine, scope)
     raise ValueError(f"not a cached query: {name!r}")
 
 
@@ -120,6 +125,14 @@ def data_range(engine: Engine, scope: Scope) -> tuple[datetime | None, datetime 
     return guarded(lambda: _scoped(engine, database_key(engine), "data_range", scope))
 
 
+def agents(engine: Engine, scope: Scope) -> list[str]:
+    return guarded(lambda: _scoped(engine, database_key(engine), "agents", scope))
+
+
+def rollup_zone(engine: Engine, scope: Scope) -> str:
+    return guarded(lambda: _scoped(engine, database_key(engine), "rollup_zone", scope))
+
+
 def load(engine: Engine, scope: Scope, filters: Filters, name: str, **options: Any) -> Any:
     """``queries.<name>(engine, scope, filters, **options)``, cached and guarded."""
     key = tuple(sorted(options.items()))
@@ -131,11 +144,11 @@ def empty_reason(engine: Engine, scope: Scope, filters: Filters, unfiltered: Fil
     if not scope.company_ids:
         return NO_ACCESS
     when = fmt.period(filters.start, filters.end)
-    narrowed = (filters.company_ids, filters.venture_ids, filters.stages) != ((), (), ())
+    narrowed = any((filters.company_ids, filters.venture_ids, filters.stages, filters.agents))
     if narrowed and load(engine, scope, unfiltered, "count_rows") > 0:
         return (
-            f"The filters exclude everything: no rows for the chosen companies, ventures and "
-            f"stages from {when}. Clear some of them to see data."
+            f"The filters exclude everything: no rows for the chosen companies, ventures, "
+            f"stages and agents from {when}. Clear some of them to see data."
         )
     return f"No data from {when} in the companies you can see. Choose a longer period."
 

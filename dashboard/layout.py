@@ -28,6 +28,7 @@ PAGES_DIR = Path(__file__).parent / "app_pages"
 PAGES = (
     ("overview.py", "Overview", "overview"),
     ("venture_health.py", "Venture health", "venture-health"),
+    ("agents.py", "Agents", "agents"),
     ("stage_durations.py", "Stage durations", "stage-durations"),
     ("error_rates.py", "Error rates", "error-rates"),
     ("handoff_efficiency.py", "Handoff efficiency", "handoff-efficiency"),
@@ -118,24 +119,30 @@ def navigation() -> Any:
 
 
 def main(user: SignedIn) -> None:
-    tz = config.timezone_name()
-    today = data.today(tz)
     engine = data.guarded(get_engine)
     scope = data.scope_for(engine, user.user_id)
     companies = data.companies(engine, scope)
     ventures = data.ventures(engine, scope)
+    agents = data.agents(engine, scope)
+    rollup_zone = data.rollup_zone(engine, scope) if scope.company_ids else None
     page = navigation()
 
-    def all_time() -> tuple[date, date]:
-        return filters.all_time_range(*data.data_range(engine, scope), today)
+    def all_time(tz: str) -> tuple[date, date]:
+        return filters.all_time_range(*data.data_range(engine, scope), data.today(tz), tz)
 
     selection, (start, end) = filters.sidebar(
-        companies, ventures, today=today, tz=tz, all_time=all_time
+        companies,
+        ventures,
+        agents=agents,
+        default_tz=config.timezone_name(),
+        rollup_zone=rollup_zone,
+        today=data.today,
+        all_time=all_time,
     )
     notices = filters.notices()
     if notices:
         st.warning(filters.notice_text(notices), icon=":material/link_off:")
-    chosen = data.guarded(lambda: filters.to_filters(selection, start, end, tz))
+    chosen = data.guarded(lambda: filters.to_filters(selection, start, end))
     _current.set(
         View(
             user=user,

@@ -42,6 +42,8 @@ def _filters_payload(filters: Filters) -> dict[str, Any]:
         "stages": list(filters.stages),
         "grain": filters.grain,
         "tz": filters.tz,
+        "agents": list(filters.agents),
+        "agents_match": filters.agents_match,
     }
 
 
@@ -68,6 +70,8 @@ def read_export_token(token: str, max_age: int = MAX_AGE_SECONDS) -> ExportGrant
             stages=tuple(raw["stages"]),
             grain=raw["grain"],
             tz=raw["tz"],
+            agents=tuple(raw.get("agents", ())),
+            agents_match=raw.get("agents_match", "any"),
         )
         return ExportGrant(
             session_id=str(payload["sid"]), user_id=str(payload["uid"]), filters=filters

@@ -1,5 +1,6 @@
 """The data layer of the dashboard: typed, tenant-scoped queries. Pages call only these names."""
 
+from queries.agents import agent_activity, agents
 from queries.db import get_engine
 from queries.errors import Busy, DashboardError, DataUnavailable, InvalidFilter, QueryTimeout
 from queries.export import export_csv
@@ -21,6 +22,7 @@ from queries.metrics import (
     venture_attention,
     ventures,
 )
+from queries.zones import rollup_zone
 
 __all__ = [
     "Busy",
@@ -30,6 +32,8 @@ __all__ = [
     "InvalidFilter",
     "QueryTimeout",
     "Scope",
+    "agent_activity",
+    "agents",
     "cell_rows",
     "chairman_interventions",
     "companies",
@@ -42,6 +46,7 @@ __all__ = [
     "kpi_trend",
     "kpis",
     "metric_rows",
+    "rollup_zone",
     "scope_for_user",
     "stage_durations",
     "stage_rates",

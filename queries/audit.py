@@ -54,6 +54,8 @@ def filters_record(f: Filters) -> dict[str, Any]:
         "stages": list(f.stages),
         "grain": f.grain,
         "tz": f.tz,
+        "agents": list(f.agents),
+        "agents_match": f.agents_match,
     }
 
 

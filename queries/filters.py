@@ -23,6 +23,10 @@ from queries.errors import InvalidFilter
 GRAINS = ("day", "week", "month")
 STAGES = range(1, 41)
 MAX_IDS = 500
+# How the chosen agents select rows: rows involving any of them, or all of them.
+AGENT_MATCHES = ("any", "all")
+MAX_AGENTS = 100
+MAX_AGENT_NAME = 100
 # Far beyond any real data, yet previous() of the widest period still lands on a valid date.
 FIRST_DATE = date(1970, 1, 1)
 LAST_DATE = date(2999, 12, 31)
@@ -59,6 +63,32 @@ def valid_id(value: Any, what: str = "ids") -> str:
         except ValueError:
             pass
     raise InvalidFilter(f"Not a valid id among the {what}: {_shown(value)}.")
+
+
+def valid_agent(value: Any) -> str:
+    """An agent name as the data holds it: free text, so only its shape is checked (non-empty,
+    at most MAX_AGENT_NAME characters, no control characters); it is bound as text, never
+    spliced into SQL."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_AGENT_NAME and value.isprintable():
+        return value
+    raise InvalidFilter(
+        f"Agent names are 1 to {MAX_AGENT_NAME} printable characters, not {_shown(value)}."
+    )
+
+
+def valid_agents(values: Any) -> tuple[str, ...]:
+    """Agent names, sorted and unique."""
+    items = _items(values, "agents")
+    if len(items) > MAX_AGENTS:
+        raise InvalidFilter(f"Too many agents: at most {MAX_AGENTS} can be chosen.")
+    return tuple(sorted({valid_agent(v) for v in items}))
+
+
+def valid_agents_match(value: Any) -> str:
+    match = value.strip().lower() if isinstance(value, str) else value
+    if match not in AGENT_MATCHES:
+        raise InvalidFilter(f"Agents match must be any or all, not {_shown(value)}.")
+    return match  # type: ignore[no-any-return]
 
 
 def _valid_stage(value: Any) -> int:
@@ -108,10 +138,13 @@ def _shown(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Filters:
-    """What the user chose: an inclusive period of dates, companies, ventures, stages, grain.
+    """What the user chose: an inclusive period of dates, companies, ventures, stages, grain,
+    time zone and agents.
 
     Empty tuples mean "all that the scope allows". Dates are inclusive and read in ``tz``: the
     period is ``[start 00:00, end + 1 day 00:00)`` there. ``tz`` defaults to ORCHDASH_TIMEZONE.
+    ``agents`` keeps the rows whose ``agents_involved`` holds any of them (``agents_match``
+    "any") or all of them ("all"); no agents means no agent filter.
     """
 
     start: date
@@ -121,6 +154,8 @@ class Filters:
     stages: tuple[int, ...] = ()
     grain: str = "day"
     tz: str = field(default_factory=config.timezone_name)
+    agents: tuple[str, ...] = ()
+    agents_match: str = "any"
 
     def __post_init__(self) -> None:
         start = _valid_date(self.start, "start")
@@ -139,6 +174,8 @@ class Filters:
             "stages": stages,
             "grain": grain,
             "tz": valid_timezone(self.tz),
+            "agents": valid_agents(self.agents),
+            "agents_match": valid_agents_match(self.agents_match),
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
@@ -202,4 +239,6 @@ def sql_params(scope: Scope, f: Filters) -> dict[str, Any] | None:
         "prev_start_ts": start_ts,
         "grain": f.grain,
         "tz": f.tz,
+        "agents": list(f.agents),
+        "agents_all": f.agents_match == "all",
     }

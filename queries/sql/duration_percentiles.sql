@@ -17,9 +17,11 @@
 -- Both histograms add what changed since the last fold (orchdash.rollup_log, with its sign).
 -- percentile_cont's own formula then interpolates between the values at floor and
 -- ceil of p * (n - 1). Everything is read as the user, under RLS.
--- params: company_ids, venture_ids, stages, tz, start_ts, end_ts, first_day, last_day, month_lo, month_hi, edge_lo, edge_hi, edge_sign
+-- params: company_ids, venture_ids, stages, tz, start_ts, end_ts, first_day, last_day, month_lo, month_hi, edge_lo, edge_hi, edge_sign, agents, agents_all
 WITH setting AS MATERIALIZED (
     SELECT s.zone = CAST(:tz AS text) AND cardinality(CAST(:venture_ids AS uuid[])) = 0
+        -- The rollups have no agents either.
+        AND cardinality(CAST(:agents AS text[])) = 0
         AS rolled
     FROM orchdash.rollup_settings AS s
 ),
@@ -77,6 +79,9 @@ raw AS (
            OR m.venture_id = ANY(CAST(:venture_ids AS uuid[])))
       AND (cardinality(CAST(:stages AS integer[])) = 0
            OR m.stage_id = ANY(CAST(:stages AS integer[])))
+      AND (cardinality(CAST(:agents AS text[])) = 0
+           OR (CAST(:agents_all AS boolean) AND m.agents_involved @> CAST(:agents AS text[]))
+           OR (NOT CAST(:agents_all AS boolean) AND m.agents_involved && CAST(:agents AS text[])))
     GROUP BY m.stage_id
 ),
 chosen AS MATERIALIZED (

@@ -4,7 +4,7 @@
 -- (first character = + - @ tab CR, or full-width ＝ ＋ － ＠) get a leading ' so they show as
 -- text; only the name columns are free text (ids are uuids, JSON starts with [ or {).
 -- COPY takes no server-side parameters: psycopg merges these client-side, quoted as literals.
--- params: company_ids, venture_ids, stages, start_ts, end_ts
+-- params: company_ids, venture_ids, stages, start_ts, end_ts, agents, agents_all
 COPY (
     SELECT
         m.metric_id,
@@ -46,5 +46,8 @@ COPY (
            OR m.venture_id = ANY(CAST(:venture_ids AS uuid[])))
       AND (cardinality(CAST(:stages AS integer[])) = 0
            OR m.stage_id = ANY(CAST(:stages AS integer[])))
+      AND (cardinality(CAST(:agents AS text[])) = 0
+           OR (CAST(:agents_all AS boolean) AND m.agents_involved @> CAST(:agents AS text[]))
+           OR (NOT CAST(:agents_all AS boolean) AND m.agents_involved && CAST(:agents AS text[])))
     ORDER BY m.recorded_at DESC, m.metric_id DESC
 ) TO STDOUT WITH (FORMAT csv, HEADER true)

@@ -7,7 +7,7 @@
 -- the median is percentile_cont(0.5) of stage_duration in seconds. A row is "low confidence"
 -- when its data_quality_score or confidence_score is below :threshold (a missing score is not
 -- low); low_* count those rows in each figure's own base (measured rows, weighted actions).
--- params: company_ids, stages, start_ts, end_ts, threshold
+-- params: company_ids, stages, start_ts, end_ts, threshold, agents, agents_all
 WITH m AS (
     SELECT
         o.company_id,
@@ -27,6 +27,9 @@ WITH m AS (
       AND o.stage_id IS NOT NULL
       AND (cardinality(CAST(:stages AS integer[])) = 0
            OR o.stage_id = ANY(CAST(:stages AS integer[])))
+      AND (cardinality(CAST(:agents AS text[])) = 0
+           OR (CAST(:agents_all AS boolean) AND o.agents_involved @> CAST(:agents AS text[]))
+           OR (NOT CAST(:agents_all AS boolean) AND o.agents_involved && CAST(:agents AS text[])))
 ),
 t AS (
     SELECT

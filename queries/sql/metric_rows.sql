@@ -1,6 +1,6 @@
 -- The raw rows the filters select, newest first, with the names of their company and venture.
 -- Intervals are seconds; numerics are floats; :row_limit NULL means no limit.
--- params: company_ids, venture_ids, stages, start_ts, end_ts, row_limit
+-- params: company_ids, venture_ids, stages, start_ts, end_ts, row_limit, agents, agents_all
 SELECT
     m.metric_id::text AS metric_id,
     m.session_id::text AS session_id,
@@ -39,5 +39,8 @@ WHERE m.company_id = ANY(CAST(:company_ids AS uuid[]))
        OR m.venture_id = ANY(CAST(:venture_ids AS uuid[])))
   AND (cardinality(CAST(:stages AS integer[])) = 0
        OR m.stage_id = ANY(CAST(:stages AS integer[])))
+  AND (cardinality(CAST(:agents AS text[])) = 0
+       OR (CAST(:agents_all AS boolean) AND m.agents_involved @> CAST(:agents AS text[]))
+       OR (NOT CAST(:agents_all AS boolean) AND m.agents_involved && CAST(:agents AS text[])))
 ORDER BY m.recorded_at DESC, m.metric_id DESC
 LIMIT CAST(:row_limit AS bigint)

@@ -30,6 +30,7 @@ ROWS = """
            CAST(m.data_quality_score AS double precision) AS data_quality_score,
            CAST(m.confidence_score AS double precision) AS confidence_score,
            CAST(extract(epoch FROM m.agent_response_time) AS double precision) AS response_s,
+           CAST(m.agent_utilization AS double precision) AS utilization, m.agents_involved,
            c.name AS company, v.name AS venture
     FROM orchestration_metrics AS m
     LEFT JOIN companies AS c ON c.id = m.company_id
@@ -182,6 +183,25 @@ def health_cells(rows: pd.DataFrame) -> pd.DataFrame:
     return out.merge(medians, on=keys, how="left")
 
 
+def agent_activity(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per agent: each row counts once for each distinct agent it names."""
+    named = rows[["agents_involved", "action_count", "utilization", "response_s"]].copy()
+    named["agent"] = [
+        list(dict.fromkeys(a for a in names if a is not None)) if isinstance(names, list) else []
+        for names in named["agents_involved"]
+    ]
+    each = named.explode("agent").dropna(subset=["agent"])
+    by_agent = each.groupby("agent")
+    return pd.DataFrame(
+        {
+            "rows": by_agent.size(),
+            "actions": by_agent["action_count"].sum(),
+            "utilization": by_agent["utilization"].mean(),
+            "response_s": by_agent["response_s"].mean(),
+        }
+    ).reset_index()
+
+
 def page_figures(page: str, now: pd.DataFrame, before: pd.DataFrame, f: Filters) -> dict[str, Any]:
     """The page's figures, computed in pandas from the raw rows."""
     keys = ["company_id", "venture_id"]
@@ -206,6 +226,8 @@ def page_figures(page: str, now: pd.DataFrame, before: pd.DataFrame, f: Filters)
         if page != "Chairman interventions":
             figures["stage_rates"] = measures(now[now["stage_id"].notna()], ["stage_id"])
         return figures
+    if page == "Agents":
+        return {"agent_activity": agent_activity(now)}
     if page == "Export":
         newest = now.sort_values(["recorded_at", "metric_id"], ascending=False).head(100)
         return {"count_rows": len(now), "metric_rows": list(newest["metric_id"])}
@@ -293,6 +315,8 @@ def assert_equal(page: str, naive: dict[str, Any], answers: dict[str, Any]) -> N
         full = rates.set_index("stage_id").reindex(range(1, 41)).rename_axis("stage_id")
         full[list(SUMS)] = full[list(SUMS)].fillna(0)
         _check(full.reset_index(), answers["stage_rates"], ["stage_id"], "stage_rates")
+    if "agent_activity" in naive:
+        _check(naive["agent_activity"], answers["agent_activity"], ["agent"], "agent_activity")
     if page == "Export":
         assert answers["count_rows"] == naive["count_rows"]
         assert list(answers["metric_rows"]["metric_id"]) == naive["metric_rows"]

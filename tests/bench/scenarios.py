@@ -1,8 +1,9 @@
 """What the benchmark asks: each page's query calls, and varied filters for a chairman.
 
-A page's calls mirror dashboard/layout.py (scope, the pickers' companies and ventures, the data
-range: every page) and the page's own script in dashboard/app_pages/ (through dashboard.data,
-without Streamlit's cache, so that every figure is the query layer's own cost).
+A page's calls mirror dashboard/layout.py (scope, the pickers' companies, ventures and agents,
+the rollup zone, the data range: every page) and the page's own script in dashboard/app_pages/
+(through dashboard.data, without Streamlit's cache, so that every figure is the query layer's
+own cost).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ PAGES: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("venture_changes", {}),
         ("kpi_trend", {}),
     ],
+    "Agents": [("agent_activity", {})],
     "Stage durations": [("stage_durations", {})],
     "Error rates": [("error_rates", {}), ("stage_rates", {})],
     "Handoff efficiency": [("handoff_efficiency", {}), ("stage_rates", {})],
@@ -50,6 +52,8 @@ def run_page(engine: Engine, user_id: str, f: Filters, page: str) -> dict[str, A
         "companies": queries.companies(engine, scope),
         "ventures": queries.ventures(engine, scope),
         "data_range": queries.data_range(engine, scope),
+        "agents": queries.agents(engine, scope),
+        "rollup_zone": queries.rollup_zone(engine, scope),
     }
     for name, options in PAGES[page]:
         out[name] = getattr(queries, name)(engine, scope, f, **options)

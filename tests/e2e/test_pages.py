@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from dashboard import charts, export, health_charts, layout
+from dashboard import agent_charts, charts, export, health_charts, layout
 from dashboard import format as fmt
 from queries import Filters, Scope, config, db, users
 
@@ -33,6 +33,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PAGES = {
     "Overview": ("", 0, 4),
     "Venture health": ("venture-health", 2, 3),
+    "Agents": ("agents", 1, 1),
     "Stage durations": ("stage-durations", 1, 1),
     "Error rates": ("error-rates", 2, 2),
     "Handoff efficiency": ("handoff-efficiency", 2, 2),
@@ -43,6 +44,7 @@ PAGES = {
 DRAWN: dict[str, tuple[str, str, str | None]] = {
     "stage-durations": ("Median (s)", "y", "Median (p25–p75 spread)"),
     "venture-health": (health_charts.STAGE, "x", None),
+    "agents": (agent_charts.UTILIZATION, "y", agent_charts.UTILIZATION),
     "error-rates": (charts.ERROR_RATE, "y", None),
     "error-rates-by-stage": (charts.ERROR_RATE, "y", None),
     "handoff-efficiency": (charts.HANDOFF, "y", None),
@@ -153,7 +155,9 @@ def filters_of(url: str) -> Filters:
         venture_ids=tuple(params.get("venture", [])),
         stages=tuple(int(s) for s in params.get("stage", [])),
         grain=params["grain"][0],
-        tz=os.environ.get("ORCHDASH_TIMEZONE", "UTC"),
+        tz=params.get("tz", [os.environ.get("ORCHDASH_TIMEZONE", "UTC")])[0],
+        agents=tuple(params.get("agent", [])),
+        agents_match=params.get("agents_match", ["any"])[0],
     )
 
 
@@ -179,6 +183,7 @@ def expected_tables(
             health_charts.heatmap_table(cells, first_measure, first_reference)
         ),
         "decisions": health_charts.decisions_table(queries.kpi_trend(engine, scope, f)),
+        "agents": agent_charts.activity_table(queries.agent_activity(engine, scope, f)),
         "stage-durations": charts.stage_duration_table(queries.stage_durations(engine, scope, f)),
         "error-rates": charts.rate_table(queries.error_rates(engine, scope, f), "error_rate"),
         "error-rates-by-stage": charts.stage_rate_table(stage_rates, "error_rate"),

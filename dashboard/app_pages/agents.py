@@ -1,0 +1,25 @@
+"""Agents: utilization and response time per agent named in the selected rows."""
+
+import streamlit as st
+
+from dashboard import agent_charts, layout
+from dashboard import format as fmt
+
+view = layout.current()
+view.header("Agents")
+view.need_access()
+
+activity = view.load("agent_activity")
+if activity.empty:
+    view.nothing()
+table = agent_charts.activity_table(activity)
+view.chart(agent_charts.activity(table, "Utilization and response time per agent"), table, "agents")
+# The chart's `Download CSV` above is this very table.
+st.dataframe(table, hide_index=True, key="table-agents")
+st.caption(
+    fmt.markdown_text(
+        "Means over the selected rows that involve each agent and have a value. A row that "
+        "involves several agents counts in full for each of them, so the rows add up to more "
+        "than the rows selected."
+    )
+)
