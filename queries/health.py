@@ -21,7 +21,6 @@ shown, never the baselines, peers or spread they are compared with.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -29,6 +28,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from queries.confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
+from queries.confidence import default_threshold, valid_threshold
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id
 from queries.frames import Columns, empty, typed
@@ -36,7 +37,6 @@ from queries.metrics import _valid_limit, fetch, metric_rows, venture_periods
 
 # The three measures of the heatmap, and the direction in which each is worse.
 MEASURES = ("duration", "error_rate", "handoff_efficiency")
-DEFAULT_THRESHOLD = 60.0
 DEFAULT_MIN_ACTIONS = 200
 # MAD of a normal distribution is 0.6745 sigma: this makes the robust spread a sigma.
 _MAD_TO_SIGMA = 1.4826
@@ -120,21 +120,6 @@ CHANGES: Columns = {
     "measure": "str",
     "reason": "str",
 }
-
-
-def default_threshold() -> float:
-    """The low-confidence threshold: ORCHDASH_LOW_CONFIDENCE (0..100), else 60."""
-    return valid_threshold(os.environ.get("ORCHDASH_LOW_CONFIDENCE", DEFAULT_THRESHOLD))
-
-
-def valid_threshold(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not 0 <= number <= 100:  # also refuses NaN
-        raise InvalidFilter("The confidence threshold is a number from 0 to 100.")
-    return number
 
 
 def _valid_min_actions(value: Any) -> int:

@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Engine, Row
 
 from queries import config, db, periods, sqlfiles
+from queries.confidence import threshold_or_default
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id, valid_ids, valid_timezone
 from queries.frames import Columns, empty, typed
@@ -45,6 +46,9 @@ MEASURES: Columns = {
     "data_quality": "float",
     "confidence": "float",
 }
+# The share of a figure's base that low-confidence rows carry (0..1; NaN without rows): of the
+# actions where there are any, else of the rows; of the measured durations in stage_durations.
+LOW: Columns = {"low_share": "float"}
 # Sums: zero, not NaN, where no row matches.
 _SUMS = {name for name, kind in MEASURES.items() if kind == "int"} | {"compute_cost"}
 _TOTALS: Columns = {
@@ -57,12 +61,25 @@ _TOTALS: Columns = {
     "measured": "int",
     "cost_per_success": "float",
     "response_s": "float",
+    "error_actions": "int",
+    "handoff_actions": "int",
+    "low_rows": "int",
+    "low_actions": "int",
+    "low_durations": "int",
+    "low_error_actions": "int",
+    "low_handoff_actions": "int",
+    **LOW,
+    "low_duration_share": "float",
     "company": "str",
     "venture": "str",
 }
-KPIS: Columns = {**MEASURES, **{f"prev_{name}": kind for name, kind in MEASURES.items()}}
-TREND: Columns = {"bucket": "ts", **MEASURES}
-STAGE_RATES: Columns = {"stage_id": "int", **MEASURES}
+KPIS: Columns = {
+    **MEASURES,
+    **LOW,
+    **{f"prev_{name}": kind for name, kind in {**MEASURES, **LOW}.items()},
+}
+TREND: Columns = {"bucket": "ts", **MEASURES, **LOW}
+STAGE_RATES: Columns = {"stage_id": "int", **MEASURES, **LOW}
 STAGE_DURATIONS: Columns = {
     "stage_id": "int",
     "rows": "int",
@@ -73,6 +90,7 @@ STAGE_DURATIONS: Columns = {
     "p50_s": "float",
     "p75_s": "float",
     "p90_s": "float",
+    **LOW,
 }
 _PERCENTILES = ("p10_s", "p25_s", "p50_s", "p75_s", "p90_s")
 _VENTURE: Columns = {
@@ -84,13 +102,14 @@ _VENTURE: Columns = {
     "rows": "int",
     "actions": "int",
 }
-ERROR_RATES: Columns = {**_VENTURE, "error_rate": "float"}
-HANDOFF_EFFICIENCY: Columns = {**_VENTURE, "handoff_efficiency": "float"}
+ERROR_RATES: Columns = {**_VENTURE, "error_rate": "float", **LOW}
+HANDOFF_EFFICIENCY: Columns = {**_VENTURE, "handoff_efficiency": "float", **LOW}
 CHAIRMAN_INTERVENTIONS: Columns = {
     **_VENTURE,
     "interventions": "int",
     "approvals": "int",
     "rejections": "int",
+    **LOW,
 }
 VENTURE_ATTENTION: Columns = {
     "venture_id": "str",
@@ -205,9 +224,12 @@ def _totals(
     by_stage: bool = False,
     previous: bool = False,
     keep: Iterable[str] | None = None,
+    threshold: float | None = None,
 ) -> pd.DataFrame:
     """totals.sql as a frame of the columns ``keep`` (all by default): a page of ten thousand
-    groups pays for the columns it shows only."""
+    groups pays for the columns it shows only. ``threshold``: the low-confidence threshold of
+    the ``low_*`` columns; None when they are not wanted (then they are not to be trusted, and
+    any rollup threshold serves)."""
     columns = _TOTALS if keep is None else {name: _TOTALS[name] for name in keep}
     params = sql_params(scope, f)
     if params is None:
@@ -215,6 +237,7 @@ def _totals(
     if previous:
         params["prev_start_ts"] = f.previous().bounds()[0]
     params.update(by_bucket=by_bucket, by_venture=by_venture, by_stage=by_stage)
+    params["threshold"] = threshold
     # Whole months serve every grouping but buckets of days and weeks, which months cut across.
     months = not by_bucket or f.grain == "month"
     params.update(periods.total_cells(f, previous, months))
@@ -233,12 +256,12 @@ def venture_periods(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
 def _one_row(frame: pd.DataFrame, prefix: str = "") -> dict[str, Any]:
     """The measures of a frame of at most one row; zero counts and NaN rates when it has none."""
     if frame.empty:
-        return {prefix + k: (0 if k in _SUMS else math.nan) for k in MEASURES}
+        return {prefix + k: (0 if k in _SUMS else math.nan) for k in {**MEASURES, **LOW}}
     first = frame.iloc[0]
-    return {prefix + k: first[k] for k in MEASURES}
+    return {prefix + k: first[k] for k in {**MEASURES, **LOW}}
 
 
-def kpis(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+def kpis(engine: Engine, scope: Scope, f: Filters, threshold: float | None = None) -> pd.DataFrame:
     """One row: the period's totals and weighted rates, and the same prefixed ``prev_`` for the
     previous period of equal length (:meth:`Filters.previous`).
 
@@ -247,23 +270,33 @@ def kpis(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
     confidence`` and ``prev_`` + each. Counts are sums (0 when nothing matches), rates are
     weighted by action_count (NaN when no row has both), ``data_quality`` and ``confidence`` are
     plain means of the rows' scores, ``compute_cost`` is the sum of the recorded costs.
+    ``low_share`` (and ``prev_low_share``): the share of the actions (of the rows when there are
+    no actions) that low-confidence rows carry, at ``threshold`` (None: the configured one).
     """
-    totals = _totals(engine, scope, f, previous=True, keep=["is_current", *MEASURES])
+    keep = ["is_current", *MEASURES, *LOW]
+    low = threshold_or_default(threshold)
+    totals = _totals(engine, scope, f, previous=True, keep=keep, threshold=low)
     row = _one_row(totals[totals["is_current"]]) | _one_row(totals[~totals["is_current"]], "prev_")
     return typed([row], KPIS, f.tz)
 
 
-def kpi_trend(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
-    """The measures of :func:`kpis` per period bucket (``f.grain`` in ``f.tz``), oldest first;
-    buckets without rows are absent."""
-    totals = _totals(engine, scope, f, by_bucket=True, keep=TREND)
+def kpi_trend(
+    engine: Engine, scope: Scope, f: Filters, threshold: float | None = None
+) -> pd.DataFrame:
+    """The measures of :func:`kpis` per period bucket (``f.grain`` in ``f.tz``), oldest first,
+    with ``low_share``; buckets without rows are absent."""
+    low = threshold_or_default(threshold)
+    totals = _totals(engine, scope, f, by_bucket=True, keep=TREND, threshold=low)
     return totals.sort_values("bucket", ignore_index=True)
 
 
-def stage_rates(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
-    """The measures of :func:`kpis` per stage, all 40 stages in order (zero counts and NaN rates
-    where a stage has no rows). Rows without a stage are left out."""
-    totals = _totals(engine, scope, f, by_stage=True, keep=STAGE_RATES)
+def stage_rates(
+    engine: Engine, scope: Scope, f: Filters, threshold: float | None = None
+) -> pd.DataFrame:
+    """The measures of :func:`kpis` per stage, with ``low_share``, all 40 stages in order (zero
+    counts and NaN rates where a stage has no rows). Rows without a stage are left out."""
+    low = threshold_or_default(threshold)
+    totals = _totals(engine, scope, f, by_stage=True, keep=STAGE_RATES, threshold=low)
     return _all_stages(totals.dropna(subset=["stage_id"]), STAGE_RATES)
 
 
@@ -277,19 +310,20 @@ def _all_stages(frame: pd.DataFrame, columns: Columns) -> pd.DataFrame:
     return full.reset_index(drop=True)[list(columns)]
 
 
-def stage_durations(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+def stage_durations(
+    engine: Engine, scope: Scope, f: Filters, threshold: float | None = None
+) -> pd.DataFrame:
     """Per stage 1..40: ``rows`` (rows of the stage), ``measured`` (of them, with a duration),
     ``mean_s`` and the percentiles ``p10_s p25_s p50_s p75_s p90_s`` of stage_duration in seconds
-    (percentile_cont, linear interpolation; NaN where no duration was measured)."""
-    keep = ["stage_id", "rows", "measured", "mean_stage_duration_s"]
-    totals = _totals(engine, scope, f, by_stage=True, keep=keep)
-    totals = totals.dropna(subset=["stage_id"]).rename(columns={"mean_stage_duration_s": "mean_s"})
-    params = sql_params(scope, f)
-    found = {}
-    if params is not None:
-        params.update(periods.percentile_cells(f))
-        rows = fetch(engine, scope, "duration_percentiles", params)
-        found = {r.stage_id: r.percentiles for r in rows if r.percentiles is not None}
+    (percentile_cont, linear interpolation; NaN where no duration was measured), and
+    ``low_share``: the share of the measured durations from low-confidence rows."""
+    keep = ["stage_id", "rows", "measured", "mean_stage_duration_s", "low_duration_share"]
+    low = threshold_or_default(threshold)
+    totals = _totals(engine, scope, f, by_stage=True, keep=keep, threshold=low)
+    totals = totals.dropna(subset=["stage_id"]).rename(
+        columns={"mean_stage_duration_s": "mean_s", "low_duration_share": "low_share"}
+    )
+    found = stage_percentiles(engine, scope, f)
     for i, name in enumerate(_PERCENTILES):
         totals[name] = [
             math.nan if s not in found or found[s][i] is None else found[s][i]
@@ -298,32 +332,64 @@ def stage_durations(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
     return _all_stages(totals, STAGE_DURATIONS)
 
 
-def _per_venture(engine: Engine, scope: Scope, f: Filters, columns: Columns) -> pd.DataFrame:
-    totals = _totals(engine, scope, f, by_bucket=True, by_venture=True, keep=columns)
+def stage_percentiles(engine: Engine, scope: Scope, f: Filters) -> dict[int, list[float | None]]:
+    """Per stage with measured durations, their p10, p25, p50, p75 and p90 in seconds (exactly
+    percentile_cont, through the duration rollups where they serve)."""
+    params = sql_params(scope, f)
+    if params is None:
+        return {}
+    params.update(periods.percentile_cells(f))
+    rows = fetch(engine, scope, "duration_percentiles", params)
+    return {r.stage_id: r.percentiles for r in rows if r.percentiles is not None}
+
+
+def venture_stages(
+    engine: Engine, scope: Scope, f: Filters, keep: Iterable[str], threshold: float
+) -> pd.DataFrame:
+    """The totals of each company, venture and stage (the columns ``keep`` of totals.sql, low
+    sums at ``threshold``), rows without a venture or a stage left out: Venture health's cells."""
+    totals = _totals(
+        engine, scope, f, by_venture=True, by_stage=True, keep=keep, threshold=threshold
+    )
+    return totals.dropna(subset=["venture_id", "stage_id"]).reset_index(drop=True)
+
+
+def _per_venture(
+    engine: Engine, scope: Scope, f: Filters, columns: Columns, threshold: float | None
+) -> pd.DataFrame:
+    low = threshold_or_default(threshold)
+    totals = _totals(engine, scope, f, by_bucket=True, by_venture=True, keep=columns, threshold=low)
     return totals.sort_values(
         ["bucket", "company", "venture", "company_id", "venture_id"], ignore_index=True
     )
 
 
-def error_rates(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+def error_rates(
+    engine: Engine, scope: Scope, f: Filters, threshold: float | None = None
+) -> pd.DataFrame:
     """Per period bucket and venture: ``actions`` and the weighted ``error_rate`` (0..1).
 
-    Columns ``bucket venture_id venture company_id company rows actions error_rate``; rows are
-    grouped by (bucket, company, venture), a NULL venture_id being a group of its own.
+    Columns ``bucket venture_id venture company_id company rows actions error_rate low_share``;
+    rows are grouped by (bucket, company, venture), a NULL venture_id being a group of its own.
+    ``low_share`` as in :func:`kpis`, at ``threshold`` (None: the configured one).
     """
-    return _per_venture(engine, scope, f, ERROR_RATES)
+    return _per_venture(engine, scope, f, ERROR_RATES, threshold)
 
 
-def handoff_efficiency(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+def handoff_efficiency(
+    engine: Engine, scope: Scope, f: Filters, threshold: float | None = None
+) -> pd.DataFrame:
     """Per period bucket and venture: ``actions`` and the weighted ``handoff_efficiency``
-    (0..100); the grouping of :func:`error_rates`."""
-    return _per_venture(engine, scope, f, HANDOFF_EFFICIENCY)
+    (0..100), with ``low_share``; the grouping of :func:`error_rates`."""
+    return _per_venture(engine, scope, f, HANDOFF_EFFICIENCY, threshold)
 
 
-def chairman_interventions(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+def chairman_interventions(
+    engine: Engine, scope: Scope, f: Filters, threshold: float | None = None
+) -> pd.DataFrame:
     """Per period bucket and venture: sums of ``interventions approvals rejections`` (and
-    ``actions``); the grouping of :func:`error_rates`."""
-    return _per_venture(engine, scope, f, CHAIRMAN_INTERVENTIONS)
+    ``actions``), with ``low_share``; the grouping of :func:`error_rates`."""
+    return _per_venture(engine, scope, f, CHAIRMAN_INTERVENTIONS, threshold)
 
 
 def venture_attention(engine: Engine, scope: Scope, f: Filters, limit: int = 5) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import low_shares
 import metrics_world as mw
 import pandas as pd
 import pytest
@@ -27,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from queries import Filters, config, db, demo, folding, periods, sqlfiles
+from queries.confidence import default_threshold
 from queries.filters import sql_params
 
 GIVEN = settings(
@@ -47,6 +49,7 @@ FRAMES: dict[str, Callable[..., Any]] = {
     "handoff_efficiency": queries.handoff_efficiency,
     "chairman_interventions": queries.chairman_interventions,
     "venture_attention": lambda e, s, f: queries.venture_attention(e, s, f, limit=100),
+    "venture_stage_health": queries.venture_stage_health,
     "count_rows": queries.count_rows,
 }
 
@@ -71,9 +74,21 @@ def rollup_state(engine: Engine) -> dict[str, list[Any]]:
     }
 
 
-def answers(engine: Engine, user: str, f: Filters) -> dict[str, Any]:
+# The frames with low-confidence shares, at a threshold of the test's choosing.
+LOW_FRAMES = ("kpis", "kpi_trend", "stage_durations", "stage_rates", "venture_stage_health")
+LOW_FRAMES += low_shares.PER_VENTURE
+
+
+def answers(
+    engine: Engine, user: str, f: Filters, threshold: float | None = None
+) -> dict[str, Any]:
     scope = queries.scope_for_user(engine, user)
-    return {name: query(engine, scope, f) for name, query in FRAMES.items()}
+    return {
+        name: query(engine, scope, f, threshold=threshold)
+        if threshold is not None and name in LOW_FRAMES
+        else query(engine, scope, f)
+        for name, query in FRAMES.items()
+    }
 
 
 def assert_same_answers(actual: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -104,12 +119,19 @@ def reference(world: mw.World, world_app: Engine) -> tuple[mw.World, Engine]:
     return world, world_app
 
 
-def rolled_in(owner: Engine, zone: str) -> None:
-    """The copy's rollups rebuilt in ``zone``, unless they already are."""
-    [(current,)] = sql(owner, "SELECT zone FROM orchdash.rollup_settings")
+def rolled_in(owner: Engine, zone: str, threshold: float | None = None) -> None:
+    """The copy's rollups rebuilt in ``zone`` at ``threshold`` (None: the configured one),
+    unless they already are."""
+    low = default_threshold() if threshold is None else threshold
+    [(current, stored)] = sql(owner, "SELECT zone, low_threshold FROM orchdash.rollup_settings")
     logged = sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0]
-    if current != zone or logged:
-        sql(owner, "SELECT orchdash.rollup_rebuild(:zone)", zone=zone)
+    if current != zone or float(stored) != low or logged:
+        sql(
+            owner,
+            "SELECT orchdash.rollup_rebuild(:zone, CAST(:low AS numeric))",
+            zone=zone,
+            low=low,
+        )
 
 
 @pytest.mark.parametrize("zone", mw.TIMEZONES)
@@ -157,6 +179,28 @@ def test_all_of_the_world_in_months_and_weeks(
     assert multi["count_rows"] > 0 and multi["stage_durations"]["p50_s"].notna().any()
 
 
+def test_rollups_at_another_threshold(
+    copy: tuple[mw.World, Engine, Engine], reference: tuple[mw.World, Engine]
+) -> None:
+    """Rebuilt at another threshold, the rollups serve that one (the reference reads its raw
+    rows there), and the configured one goes to the copy's raw rows: the same answers."""
+    world, owner, app = copy
+    _, ref_app = reference
+    f = Filters(start=dt.date(2025, 12, 10), end=dt.date(2026, 3, 9), grain="week", tz="UTC")
+    user = world.users["multi"]
+    try:
+        rolled_in(owner, "UTC", 37.5)
+        for threshold in (37.5, None):
+            got = answers(app, user, f, threshold)
+            assert_same_answers(got, answers(ref_app, user, f, threshold))
+        scope = queries.scope_for_user(app, user)
+        want = low_shares.expected(world, user, f, 37.5)
+        low_shares.assert_same(low_shares.actual(app, scope, f, 37.5), want)
+        assert want["kpis"] != low_shares.expected(world, user, f, None)["kpis"]
+    finally:
+        rolled_in(owner, "UTC")
+
+
 NEW_ROWS = """
     INSERT INTO orchestration_metrics (company_id, venture_id, stage_id, stage_duration,
         error_rate, action_count, failure_count, compute_cost, data_quality_score, recorded_at)
@@ -192,6 +236,13 @@ def write_some(owner: Engine, world: mw.World) -> None:
         "DELETE FROM orchestration_metrics WHERE stage_id = 2 AND company_id = :globex",
         globex=globex,
     )
+    # Rows into and out of low confidence (and scores to and from NULL).
+    sql(
+        owner,
+        "UPDATE orchestration_metrics SET confidence_score = CASE WHEN confidence_score IS NULL"
+        " THEN 12.5 WHEN confidence_score > 90 THEN NULL ELSE 100 - confidence_score END,"
+        " data_quality_score = greatest(data_quality_score, 75) WHERE stage_id IN (9, 10)",
+    )
 
 
 def test_writes_stay_exact_before_and_after_the_fold(copy: tuple[mw.World, Engine, Engine]) -> None:
@@ -205,9 +256,18 @@ def test_writes_stay_exact_before_and_after_the_fold(copy: tuple[mw.World, Engin
     raw = Filters(start=whole.start, end=whole.end, grain=whole.grain, tz="Asia/Kathmandu")
     before = answers(app, user, whole)
     assert before["count_rows"] == answers(app, user, raw)["count_rows"]
+    # Low-confidence shares as pandas counts them from the rows as they are now: from the log
+    # (and the rollups) here, from the raw rows in the other zone, and after the fold.
+    written = low_shares.as_written(owner, world)
+    scope = queries.scope_for_user(app, user)
+    for f in (whole, raw):
+        want = low_shares.expected(written, user, f, None)
+        low_shares.assert_same(low_shares.actual(app, scope, f, None), want)
     assert [r[0] for r in sql(owner, "SELECT orchdash.rollup_fold()")] != [0]
     assert sql(owner, "SELECT count(*) FROM orchdash.rollup_log")[0][0] == 0
     assert_same_answers(answers(app, user, whole), before)
+    want = low_shares.expected(written, user, whole, None)
+    low_shares.assert_same(low_shares.actual(app, scope, whole, None), want)
     folded = rollup_state(owner)
     sql(owner, "SELECT orchdash.rollup_rebuild()")
     assert rollup_state(owner) == folded
@@ -339,6 +399,8 @@ def test_other_roles_cannot_write_or_rebuild(copy: tuple[mw.World, Engine, Engin
             "DELETE FROM orchdash.metric_totals",
             "INSERT INTO orchdash.rollup_log DEFAULT VALUES",
             "UPDATE orchdash.rollup_settings SET zone = 'UTC'",
+            "UPDATE orchdash.rollup_settings SET low_threshold = 0",
+            "SELECT orchdash.rollup_rebuild('UTC', 10)",
         ):
             with pytest.raises(DBAPIError, match="permission denied"), conn.begin_nested():
                 conn.execute(text(statement))

@@ -15,9 +15,16 @@
 --
 -- Rates are weighted by action_count over the rows where the rate is present and action_count > 0
 -- (NULL where there are none); counts are sums of the column, NULL counting as nothing.
--- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, start_day, cell_span, cell_lo, cell_hi
+-- low_* are the parts of rows, actions, measured durations and the two rates' weights that
+-- low-confidence rows carry: data_quality_score or confidence_score below :threshold (a missing
+-- score is not low). The rollups count them at the stored threshold (migration 0006): they serve
+-- only when :threshold is that one, or NULL (the caller wants no low_*; they come out 0 raw).
+-- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, start_day, cell_span, cell_lo, cell_hi, threshold
 WITH setting AS MATERIALIZED (
-    SELECT s.zone = CAST(:tz AS text) AS rolled FROM orchdash.rollup_settings AS s
+    SELECT s.zone = CAST(:tz AS text)
+        AND (CAST(:threshold AS numeric) IS NULL
+             OR s.low_threshold = CAST(:threshold AS numeric)) AS rolled
+    FROM orchdash.rollup_settings AS s
 ),
 -- Rollup rows with a stage serve stage groups and stage filters; the others are 40 times fewer.
 need AS MATERIALIZED (
@@ -42,8 +49,17 @@ parts AS (
         sum(f.quality_sum) AS quality_sum, sum(f.quality_n) AS quality_n,
         sum(f.confidence_sum) AS confidence_sum, sum(f.confidence_n) AS confidence_n,
         sum(f.cost_n) AS cost_n, sum(f.response_sum) AS response_sum,
-        sum(f.response_n) AS response_n
+        sum(f.response_n) AS response_n,
+        count(*) FILTER (WHERE x.low) AS low_rows,
+        coalesce(sum(f.actions) FILTER (WHERE x.low), 0) AS low_actions,
+        coalesce(sum(f.durations) FILTER (WHERE x.low), 0) AS low_durations,
+        coalesce(sum(f.error_actions) FILTER (WHERE x.low), 0) AS low_error_actions,
+        coalesce(sum(f.handoff_actions) FILTER (WHERE x.low), 0) AS low_handoff_actions
     FROM orchdash.metric_facts AS f
+    CROSS JOIN LATERAL (
+        SELECT coalesce(f.data_quality_score < CAST(:threshold AS numeric)
+                        OR f.confidence_score < CAST(:threshold AS numeric), false) AS low
+    ) AS x
     WHERE NOT (SELECT rolled FROM setting)
       AND f.company_id = ANY(CAST(:company_ids AS uuid[]))
       AND f.recorded_at >= CAST(:prev_start_ts AS timestamptz)
@@ -69,7 +85,9 @@ parts AS (
         sum(l.sign * l.rejections), sum(l.sign * l.compute_cost), sum(l.sign * l.api_calls),
         sum(l.sign * l.quality_sum), sum(l.sign * l.quality_n), sum(l.sign * l.confidence_sum),
         sum(l.sign * l.confidence_n), sum(l.sign * l.cost_n), sum(l.sign * l.response_sum),
-        sum(l.sign * l.response_n)
+        sum(l.sign * l.response_n), sum(l.sign * l.low_rows), sum(l.sign * l.low_actions),
+        sum(l.sign * l.low_durations), sum(l.sign * l.low_error_actions),
+        sum(l.sign * l.low_handoff_actions)
     FROM orchdash.log_facts AS l
     WHERE (SELECT rolled FROM setting)
       AND l.company_id = ANY(CAST(:company_ids AS uuid[]))
@@ -93,7 +111,8 @@ parts AS (
         t.rows, t.actions, t.successes, t.failures, t.error_num, t.error_actions, t.handoff_num,
         t.handoff_actions, t.durations, t.duration_sum, t.interventions, t.approvals,
         t.rejections, t.compute_cost, t.api_calls, t.quality_sum, t.quality_n,
-        t.confidence_sum, t.confidence_n, t.cost_n, t.response_sum, t.response_n
+        t.confidence_sum, t.confidence_n, t.cost_n, t.response_sum, t.response_n, t.low_rows,
+        t.low_actions, t.low_durations, t.low_error_actions, t.low_handoff_actions
     FROM unnest(CAST(:cell_span AS text[]), CAST(:cell_lo AS date[]),
                 CAST(:cell_hi AS date[])) AS c(span, lo, hi)
     JOIN orchdash.metric_totals AS t ON t.span = c.span AND t.day >= c.lo AND t.day < c.hi
@@ -137,7 +156,23 @@ t AS (
             THEN sum(p.compute_cost) / nullif(100 * sum(p.successes), 0) END AS double precision)
             AS cost_per_success,
         CAST(sum(p.response_sum) / nullif(sum(p.response_n), 0) AS double precision)
-            AS response_s
+            AS response_s,
+        CAST(sum(p.error_actions) AS bigint) AS error_actions,
+        CAST(sum(p.handoff_actions) AS bigint) AS handoff_actions,
+        CAST(sum(p.low_rows) AS bigint) AS low_rows,
+        CAST(sum(p.low_actions) AS bigint) AS low_actions,
+        CAST(sum(p.low_durations) AS bigint) AS low_durations,
+        CAST(sum(p.low_error_actions) AS bigint) AS low_error_actions,
+        CAST(sum(p.low_handoff_actions) AS bigint) AS low_handoff_actions,
+        -- The share of the figure's base that low-confidence rows carry: of the actions where
+        -- there are any, else of the rows; of the measured durations for duration figures.
+        CASE WHEN sum(p.actions) > 0
+            THEN CAST(sum(p.low_actions) AS double precision)
+                / CAST(sum(p.actions) AS double precision)
+            ELSE CAST(sum(p.low_rows) AS double precision) / CAST(sum(p.rows) AS double precision)
+        END AS low_share,
+        CAST(sum(p.low_durations) AS double precision)
+            / nullif(CAST(sum(p.durations) AS double precision), 0) AS low_duration_share
     FROM parts AS p
     GROUP BY p.is_current, p.bucket, p.company_id, p.venture_id, p.stage_id
     -- A group all of whose rows went away since the last fold nets out to nothing.
