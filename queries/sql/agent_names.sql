@@ -1,8 +1,15 @@
--- The agents named in the given companies' metrics (already intersected with the scope): every
--- non-NULL element of agents_involved, once. The choices of the Agents picker.
+-- The agents named in the given companies' rows (already intersected with the scope), each once:
+-- the choices of the Agents picker. Read from orchdash.agent_totals (migration 0007), which
+-- keeps the signed sums of the rows that name agents per company, day and agents_involved: a
+-- list all of whose rows went away nets out to no rows and names nobody.
 -- params: company_ids
 SELECT DISTINCT a.agent
-FROM orchestration_metrics AS m
-CROSS JOIN LATERAL unnest(m.agents_involved) AS a(agent)
-WHERE m.company_id = ANY(CAST(:company_ids AS uuid[]))
-  AND a.agent IS NOT NULL
+FROM (
+    SELECT t.agents
+    FROM orchdash.agent_totals AS t
+    WHERE t.company_id = ANY(CAST(:company_ids AS uuid[]))
+    GROUP BY t.company_id, t.agents
+    HAVING sum(t.rows) > 0
+) AS g
+CROSS JOIN LATERAL unnest(g.agents) AS a(agent)
+WHERE a.agent IS NOT NULL

@@ -4,5 +4,7 @@ DO $$
 BEGIN
   PERFORM orchdash.rollup_rebuild();
   ALTER TABLE public.orchestration_metrics ENABLE TRIGGER orchdash_rollup_insert;
+  PERFORM orchdash.agent_rebuild();
+  ALTER TABLE public.orchestration_metrics ENABLE TRIGGER orchdash_agents_insert;
 END
 $$

@@ -19,9 +19,11 @@
 -- low-confidence rows carry: data_quality_score or confidence_score below :threshold (a missing
 -- score is not low). The rollups count them at the stored threshold (migration 0006): they serve
 -- only when :threshold is that one, or NULL (the caller wants no low_*; they come out 0 raw).
--- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, start_day, cell_span, cell_lo, cell_hi, threshold
+-- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, start_day, cell_span, cell_lo, cell_hi, threshold, agents, agents_all
 WITH setting AS MATERIALIZED (
     SELECT s.zone = CAST(:tz AS text)
+        -- The rollups have no agents: with agents chosen, the raw rows answer.
+        AND cardinality(CAST(:agents AS text[])) = 0
         AND (CAST(:threshold AS numeric) IS NULL
              OR s.low_threshold = CAST(:threshold AS numeric)) AS rolled
     FROM orchdash.rollup_settings AS s
@@ -68,6 +70,9 @@ parts AS (
            OR f.venture_id = ANY(CAST(:venture_ids AS uuid[])))
       AND (cardinality(CAST(:stages AS integer[])) = 0
            OR f.stage_id = ANY(CAST(:stages AS integer[])))
+      AND (cardinality(CAST(:agents AS text[])) = 0
+           OR (CAST(:agents_all AS boolean) AND f.agents_involved @> CAST(:agents AS text[]))
+           OR (NOT CAST(:agents_all AS boolean) AND f.agents_involved && CAST(:agents AS text[])))
     GROUP BY 1, 2, 3, 4, 5
     UNION ALL
     -- What changed since the last fold, with its sign: added to the rollup cells below.
