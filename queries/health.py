@@ -33,7 +33,14 @@ from queries.confidence import default_threshold, valid_threshold
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id
 from queries.frames import Columns, empty, typed
-from queries.metrics import _valid_limit, fetch, metric_rows, venture_periods
+from queries.metrics import (
+    _valid_limit,
+    fetch,
+    metric_rows,
+    stage_percentiles,
+    venture_periods,
+    venture_stages,
+)
 
 # The three measures of the heatmap, and the direction in which each is worse.
 MEASURES = ("duration", "error_rate", "handoff_efficiency")
@@ -41,25 +48,13 @@ DEFAULT_MIN_ACTIONS = 200
 # MAD of a normal distribution is 0.6745 sigma: this makes the robust spread a sigma.
 _MAD_TO_SIGMA = 1.4826
 
-_CELL_SQL: Columns = {
-    "is_baseline": "bool",
-    "stage_id": "int",
-    "company_id": "str",
-    "venture_id": "str",
-    "rows": "int",
-    "actions": "int",
-    "measured": "int",
-    "low_measured": "int",
-    "p50_s": "float",
-    "error_rate": "float",
-    "error_actions": "int",
-    "low_error_actions": "int",
-    "handoff_efficiency": "float",
-    "handoff_actions": "int",
-    "low_handoff_actions": "int",
-    "company": "str",
-    "venture": "str",
-}
+# The totals of a cell (totals.sql, from the rollups where they serve).
+_CELL_TOTALS = (
+    "company_id company venture_id venture stage_id rows actions measured low_durations"
+    " error_rate error_actions low_error_actions handoff_efficiency handoff_actions"
+    " low_handoff_actions"
+).split()
+_MEDIANS: Columns = {"company_id": "str", "venture_id": "str", "stage_id": "int", "p50_s": "float"}
 CELLS: Columns = {
     "company_id": "str",
     "company": "str",
@@ -137,16 +132,84 @@ def _share(low: pd.Series, base: pd.Series) -> pd.Series:
 
 def _peer_median(cells: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
     """For each cell, the median of ``column`` over the *other* ventures at the same stage, and
-    how many of them have a value."""
-    medians = pd.Series(math.nan, index=cells.index, dtype="float64")
-    counts = pd.Series(0, index=cells.index, dtype="int64")
-    for _, stage in cells.groupby("stage_id"):
-        values = stage[column]
-        for index in stage.index:
-            others = values.drop(index).dropna()
-            counts[index] = len(others)
-            medians[index] = float(np.median(others)) if len(others) else math.nan
-    return medians, counts
+    how many of them have a value. Per stage one sort: the others of a cell are the stage's
+    sorted values without the cell's own (any one of equal values: they are alike)."""
+    values = cells[column].to_numpy(dtype="float64")
+    stages = cells["stage_id"].to_numpy()
+    medians = np.full(len(cells), math.nan)
+    counts = np.zeros(len(cells), dtype="int64")
+    for stage in np.unique(stages):
+        at = np.flatnonzero(stages == stage)
+        own = values[at]
+        ordered = np.sort(own[~np.isnan(own)])
+        n = len(ordered)
+        # A cell without a value has all n as others; one with a value the other n - 1, and
+        # others[k] is ordered[k], or ordered[k + 1] from the cell's own position on.
+        has = ~np.isnan(own)
+        m = np.where(has, n - 1, n)
+        mine = np.where(has, np.searchsorted(ordered, np.nan_to_num(own)), n)
+        lo, hi = (m - 1) // 2, m // 2
+        ok = m > 0
+        pick_lo = np.where(ok, lo + (lo >= mine), 0)
+        pick_hi = np.where(ok, hi + (hi >= mine), 0)
+        if n:
+            middle = (ordered[np.minimum(pick_lo, n - 1)] + ordered[np.minimum(pick_hi, n - 1)]) / 2
+            medians[at] = np.where(ok, middle, math.nan)
+        counts[at] = m
+    return (
+        pd.Series(medians, index=cells.index, dtype="float64"),
+        pd.Series(counts, index=cells.index, dtype="int64"),
+    )
+
+
+def _cell_medians(
+    engine: Engine, scope: Scope, f: Filters, cells: pd.DataFrame, params: dict[str, Any]
+) -> pd.Series:
+    """The median stage duration of each cell (NaN where none was measured)."""
+    measured = cells[cells["measured"] > 0]
+    if measured.empty:
+        return pd.Series(math.nan, index=cells.index, dtype="float64")
+    found = typed(
+        [
+            dict(r._mapping)
+            for r in fetch(
+                engine,
+                scope,
+                "health_medians",
+                params
+                | {
+                    "cell_companies": list(measured["company_id"]),
+                    "cell_ventures": list(measured["venture_id"]),
+                    "cell_stages": [int(s) for s in measured["stage_id"]],
+                },
+            )
+        ],
+        _MEDIANS,
+        f.tz,
+    )
+    keys = ["company_id", "venture_id", "stage_id"]
+    merged = cells[keys].merge(found, on=keys, how="left")
+    return pd.Series(merged["p50_s"].to_numpy(dtype="float64"), index=cells.index)
+
+
+def _stage_baselines(
+    groups: pd.DataFrame, percentiles: dict[int, list[float | None]]
+) -> pd.DataFrame:
+    """Per stage, its figures over every row in view: the weighted rates summed back from the
+    groups of each venture (and of the rows without one), the median from the percentiles."""
+    base = pd.DataFrame(index=pd.Index(sorted(set(groups["stage_id"])), name="stage_id"))
+    for column, weight in (
+        ("error_rate", "error_actions"),
+        ("handoff_efficiency", "handoff_actions"),
+    ):
+        weighted = (groups[column].fillna(0.0) * groups[weight]).groupby(groups["stage_id"]).sum()
+        weights = groups[weight].groupby(groups["stage_id"]).sum()
+        base[column] = (weighted / weights.where(weights > 0)).astype("float64")
+    base["p50_s"] = [
+        math.nan if s not in percentiles or percentiles[s][2] is None else percentiles[s][2]
+        for s in base.index
+    ]
+    return base
 
 
 def venture_stage_health(
@@ -156,33 +219,35 @@ def venture_stage_health(
 
     Columns (:data:`CELLS`): the cell's ``rows actions``, median stage duration ``p50_s``
     (seconds), weighted ``error_rate`` (0..1) and ``handoff_efficiency`` (0..100); the stage's
-    baseline over every venture in view (``base_*``: the same figures over all their rows at the
-    stage); the peer benchmark (``peer_*``: the median of the other ventures' own figures at the
-    stage, ``peers`` of them with a duration); and ``low_share_*``: the share of each figure's
-    base (measured rows for the duration, weighted actions for the rates) that comes from rows
-    whose data_quality_score or confidence_score is below ``threshold`` (0..1, NaN without base).
+    baseline (``base_*``: the same figures over every row in view at the stage, whatever its
+    venture: the Stage durations and Error rates pages' figures without the venture choice); the
+    peer benchmark (``peer_*``: the median of the other ventures' own figures at the stage,
+    ``peers`` of them with a duration); and ``low_share_*``: the share of each figure's base
+    (measured rows for the duration, weighted actions for the rates) that comes from rows whose
+    data_quality_score or confidence_score is below ``threshold`` (0..1, NaN without base).
     Sorted by company, venture and stage.
+
+    Cost: the counts, rates and shares come from the rollups (totals.sql), the baselines from
+    the stage rollups and the exact percentile machinery of duration_percentiles.sql; only the
+    cells' medians read raw rows, each cell its own through an index (health_medians.sql).
     """
     limit = default_threshold() if threshold is None else valid_threshold(threshold)
     params = sql_params(scope, f)
     if params is None:
         return empty(CELLS, f.tz)
-    raw = typed(
-        [
-            dict(r._mapping)
-            for r in fetch(engine, scope, "health_cells", params | {"threshold": limit})
-        ],
-        _CELL_SQL,
-        f.tz,
-    )
-    base = raw[raw["is_baseline"]].set_index("stage_id")
-    cells = raw[~raw["is_baseline"]].reset_index(drop=True)
+    # The venture choice narrows the cells shown, never what they are compared with.
+    every = replace(f, venture_ids=())
+    groups = venture_stages(engine, scope, every, _CELL_TOTALS, limit)
+    groups["stage_id"] = groups["stage_id"].astype("int64")
+    base = _stage_baselines(groups, stage_percentiles(engine, scope, every))
+    cells = groups[groups["venture_id"].notna()].reset_index(drop=True)
+    cells["p50_s"] = _cell_medians(engine, scope, f, cells, params)
     for column in ("p50_s", "error_rate", "handoff_efficiency"):
         cells[f"base_{column}"] = cells["stage_id"].map(base[column]).astype("float64")
         cells[f"peer_{column}"], counts = _peer_median(cells, column)
         if column == "p50_s":
             cells["peers"] = counts
-    cells["low_share_duration"] = _share(cells["low_measured"], cells["measured"])
+    cells["low_share_duration"] = _share(cells["low_durations"], cells["measured"])
     cells["low_share_error_rate"] = _share(cells["low_error_actions"], cells["error_actions"])
     cells["low_share_handoff_efficiency"] = _share(
         cells["low_handoff_actions"], cells["handoff_actions"]

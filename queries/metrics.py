@@ -347,11 +347,12 @@ def venture_stages(
     engine: Engine, scope: Scope, f: Filters, keep: Iterable[str], threshold: float
 ) -> pd.DataFrame:
     """The totals of each company, venture and stage (the columns ``keep`` of totals.sql, low
-    sums at ``threshold``), rows without a venture or a stage left out: Venture health's cells."""
+    sums at ``threshold``), rows without a stage left out; rows without a venture are a group
+    per company and stage (venture_id missing): Venture health's cells and stage baselines."""
     totals = _totals(
         engine, scope, f, by_venture=True, by_stage=True, keep=keep, threshold=threshold
     )
-    return totals.dropna(subset=["venture_id", "stage_id"]).reset_index(drop=True)
+    return totals.dropna(subset=["stage_id"]).reset_index(drop=True)
 
 
 def _per_venture(

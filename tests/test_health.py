@@ -116,7 +116,9 @@ def expected_cells(world: mw.World, user: str, f: Filters, threshold: float) -> 
     frame = pd.DataFrame(cells)
     if frame.empty:
         return frame
-    for stage, group in rows.groupby("stage_id"):
+    # The baselines: every row in view at the stage, with a venture or without.
+    every = mw.selected(world, user, f.start, f.end, f.tz, f.company_ids, (), f.stages)
+    for stage, group in every[every["stage_id"].notna()].groupby("stage_id"):
         at = frame["stage_id"] == int(stage)
         d = group["stage_duration"].dropna()
         frame.loc[at, "base_p50_s"] = float(np.percentile(d, 50)) if len(d) else math.nan

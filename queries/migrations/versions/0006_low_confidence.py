@@ -1,7 +1,7 @@
 """Low-confidence sums in the rollups: how much of each figure rests on doubtful rows.
 
 A metric row is "low confidence" when its data_quality_score or its confidence_score is below a
-threshold (a missing score is not low), exactly as queries/sql/health_cells.sql defines it. The
+threshold (a missing score is not low), as queries/confidence.py defines it. The
 threshold is configuration (ORCHDASH_LOW_CONFIDENCE, default 60; queries.confidence), stored
 here like the rollup zone in ``orchdash.rollup_settings.low_threshold``; the rollups count at it:
 
@@ -21,28 +21,13 @@ Revises: 0005
 Create Date: 2026-11-26
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import sqlalchemy as sa
 from alembic import op
 
 from queries.confidence import default_threshold
+from queries.schema import earlier_migration
 
-
-def _migration(file_name: str) -> ModuleType:
-    """An earlier migration's module, for its SQL text (alembic loads it under its own name)."""
-    spec = importlib.util.spec_from_file_location(
-        f"orchdash_migration_{file_name[:4]}", Path(__file__).with_name(file_name)
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-R0004 = _migration("0004_rollup.py")
+R0004 = earlier_migration("0004_rollup.py")
 
 revision = "0006"
 down_revision = "0005"
