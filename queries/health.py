@@ -5,9 +5,9 @@ that ventures move through 40 ordered stages, that interventions are decisions, 
 carry their own quality and confidence:
 
 - :func:`venture_stage_health`: per venture and stage, the median stage duration, error rate and
-  handoff efficiency against that stage's baseline over every venture in view, and against the
-  median of the other ventures (the peer benchmark), with the share carried by low-confidence
-  rows.
+  handoff efficiency against that stage's baseline (every row in view at the stage), and
+  against the median of the other ventures (the peer benchmark), with the share carried by
+  low-confidence rows.
 - :func:`venture_changes`: the "What changed" ranking: each venture's largest deterioration
   against the previous period of equal length, scored against the spread across ventures.
 - :func:`cell_rows`: the raw rows behind one venture x stage cell (the drill-down).

@@ -28,8 +28,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, Scope, config, db, health, schema
+from queries import Filters, Scope, config, db, health, metrics, schema, sqlfiles
 from queries.errors import InvalidFilter
+from queries.filters import sql_params
 
 GIVEN = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -427,3 +428,31 @@ def test_empty_scope_answers_without_the_database(world: mw.World) -> None:
         assert health.venture_changes(nowhere, scope, filters).empty
         assert health.cell_rows(nowhere, scope, filters, world.ventures["venture_id"][0], 3).empty
     nowhere.dispose()
+
+
+def test_cell_medians_read_each_cell_through_the_index_under_rls(
+    app: Engine, world: mw.World
+) -> None:
+    """Each cell's median reads its own rows of the period by an index range (venture, stage,
+    time) as the user: no scan, and no sort, of the period's rows as a whole."""
+    user = world.users["multi"]
+    scope = queries.scope_for_user(app, user)
+    f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC")
+    cells = metrics.venture_stages(app, scope, f, ["company_id", "venture_id", "stage_id"], 60.0)
+    cells = cells[cells["venture_id"].notna()]
+    params = sql_params(scope, f)
+    assert params is not None and len(cells) > 50
+    params |= {
+        "cell_companies": list(cells["company_id"]),
+        "cell_ventures": list(cells["venture_id"]),
+        "cell_stages": [int(s) for s in cells["stage_id"]],
+    }
+    statement = sqlfiles.load("health_medians")
+    bound = {key: params[key] for key in statement._bindparams}
+    with db.scoped(app, user) as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = conn.execute(text("EXPLAIN " + statement.text), bound).scalars().all()
+    shown = "\n".join(plan)
+    assert "orchdash_metrics_venture_stages" in shown, shown
+    assert any("Index Cond" in line and "recorded_at >=" in line for line in plan), shown
+    assert not any(line.strip().startswith("->  Sort") for line in plan), shown
