@@ -1,11 +1,12 @@
 """Low-confidence rows: how a chart or a tile says that a figure rests mostly on them.
 
 A row is low-confidence when its data_quality_score or confidence_score is under the threshold
-(ORCHDASH_LOW_CONFIDENCE, default 60: :func:`queries.health.default_threshold`). The query frames
-carry ``low_share``, the share of each figure that such rows carry (0..1, NaN without rows). The
-tables of dashboard/charts.py show it in percent (:data:`LOW_SHARE`); a point built mostly from
-low-confidence rows (share > 50 %) is drawn faded, its hover says the share, and the chart's
-legend explains the fading once. Frames without ``low_share`` draw as before: nothing fades.
+(ORCHDASH_LOW_CONFIDENCE, default 60: :func:`queries.confidence.default_threshold`). The query
+frames carry ``low_share``, the share of each figure that such rows carry: of its actions (of its
+rows where it has none), of its measured durations for the stage durations; 0..1, NaN without
+rows. The tables of dashboard/charts.py show it in percent (:data:`LOW_SHARE`); a point built
+mostly from low-confidence rows (share > 50 %) is drawn faded, its hover says the share, and the
+chart's legend explains the fading once. Frames without ``low_share`` draw as before.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import format as fmt
-from queries import health
+from queries import confidence as configured
 
 LOW_SHARE = "Low-confidence share (%)"
 SOURCE = "low_share"
@@ -31,7 +32,7 @@ _PARTS = ("_low_actions", "_actions", "_low_rows", "_rows")
 
 def threshold(value: float | None = None) -> float:
     """The threshold the queries used: the configured one unless a page chose another."""
-    return health.default_threshold() if value is None else float(value)
+    return configured.default_threshold() if value is None else float(value)
 
 
 def column(frame: pd.DataFrame) -> dict[str, pd.Series]:

@@ -13,8 +13,8 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+import low_shares
 import metrics_world as mw
-import pandas as pd
 import pytest
 import streamlit as st
 from sqlalchemy import Engine
@@ -30,26 +30,13 @@ USER = "multi"
 START, END = date(2026, 1, 1), date(2026, 3, 20)
 
 
-def low_share(rows: pd.DataFrame, threshold: float) -> float:
-    """The share of the actions carried by rows with a data quality or confidence score under
-    the threshold (a NULL score is not under it), or of the rows when none has actions; NaN
-    without rows."""
-    if rows.empty:
-        return float("nan")
-    low = (rows["data_quality_score"] < threshold) | (rows["confidence_score"] < threshold)
-    actions = rows["action_count"].fillna(0)
-    if actions.sum() > 0:
-        return float(actions[low].sum() / actions.sum())
-    return float(low.mean())
-
-
 def expected_shares(world: mw.World, threshold: float) -> tuple[float, float]:
     """This period's share and the previous period's, as the chairman sees them."""
     user = world.users[USER]
     before = mw.previous_period(START, END)
     return (
-        low_share(mw.selected(world, user, START, END, "UTC"), threshold),
-        low_share(mw.selected(world, user, *before, "UTC"), threshold),
+        low_shares.share(mw.selected(world, user, START, END, "UTC"), threshold),
+        low_shares.share(mw.selected(world, user, *before, "UTC"), threshold),
     )
 
 
@@ -123,7 +110,7 @@ def test_summed_interventions_carry_the_share_of_the_raw_rows(
 
     over_time = charts.interventions_time_table(frame)
     expected = {
-        bucket.tz_localize(None): low_share(group, 60) * 100
+        bucket.tz_localize(None): low_shares.share(group, 60) * 100
         for bucket, group in rows.groupby("bucket")
     }
     assert len(over_time) == len(expected) > 1
@@ -133,7 +120,7 @@ def test_summed_interventions_carry_the_share_of_the_raw_rows(
     per_venture = charts.interventions_venture_table(frame)
     named = rows.assign(venture=rows["venture"].fillna(charts.NO_VENTURE))
     by_venture = {
-        (company, venture): low_share(group, 60) * 100
+        (company, venture): low_shares.share(group, 60) * 100
         for (company, venture), group in named.groupby(["company", "venture"])
     }
     assert len(per_venture) == len(by_venture) > 1
