@@ -4,11 +4,11 @@ Agent names are free text from the data. :func:`agents` lists the names that the
 hold (and that :class:`~queries.filters.Filters` accepts, so every listed name can be chosen);
 :func:`agent_activity` reports utilization and response time per agent over the rows the filters
 select. Both read the agent rollup of migration 0007 (sums per company, local day and
-``agents_involved`` list) where it serves, so that a page view costs the days it shows, not the
-rows behind them; agent activity reads the raw rows when ventures or stages are chosen or the
-zone is not the rollup's. Both tenancy locks hold as everywhere: the scoped transaction and the
-explicit company filter, with an empty frame and no SQL when the scope and the choice intersect
-to nothing.
+``agents_involved`` list, over all ventures and stages and again per venture and stage), so
+that a page view costs the days it shows, not the rows behind them; agent activity reads the raw
+rows only in a zone other than the rollup's. Both tenancy locks hold as everywhere: the scoped
+transaction and the explicit company filter, with an empty frame and no SQL when the scope and
+the choice intersect to nothing.
 """
 
 from __future__ import annotations

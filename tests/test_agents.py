@@ -193,13 +193,33 @@ def activity_of(rows: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
-@pytest.mark.parametrize(("agents", "match", "tz"), CASES)
+NARROWED = [
+    ((), "any", "UTC", {"stages": (1, 2, 3)}),
+    (("planner",), "all", "UTC", {"stages": (2, 7)}),
+    (("=evil()",), "any", "UTC", {"ventures": 2}),
+    ((), "any", "Asia/Kolkata", {"ventures": 2, "stages": (1, 2, 3, 4)}),
+]
+
+
+@pytest.mark.parametrize(("agents", "match", "tz", "narrow"), [(*c, {}) for c in CASES] + NARROWED)
 def test_agent_activity_equals_pandas(
-    app: Engine, world: mw.World, agents: tuple[str, ...], match: str, tz: str
+    app: Engine,
+    world: mw.World,
+    agents: tuple[str, ...],
+    match: str,
+    tz: str,
+    narrow: dict[str, Any],
 ) -> None:
     user = world.users["multi"]
+    ventures = world.ventures[world.ventures["company_id"].isin(world.active(user))]
     f = Filters(
-        start=date(2025, 12, 20), end=date(2026, 3, 20), tz=tz, agents=agents, agents_match=match
+        start=date(2025, 12, 20),
+        end=date(2026, 3, 20),
+        tz=tz,
+        agents=agents,
+        agents_match=match,
+        stages=narrow.get("stages", ()),
+        venture_ids=tuple(ventures["venture_id"][: narrow.get("ventures", 0)]),
     )
     actual = queries.agent_activity(app, queries.scope_for_user(app, user), f)
     expected = activity_of(chosen(world, user, f))
@@ -207,7 +227,7 @@ def test_agent_activity_equals_pandas(
     assert list(actual["agent"]) == list(expected["agent"])
     for got, want in zip(actual.to_dict("records"), expected.to_dict("records"), strict=True):
         assert_measures(got, want)
-    if not agents:
+    if not agents and not narrow:
         assert set(actual["agent"]) == set(WORLD_AGENTS)
         # A row naming several agents counts for each: the agents' rows add up to more.
         assert actual["rows"].sum() > len(involving(chosen(world, user, f), WORLD_AGENTS, "any"))
@@ -327,8 +347,10 @@ def test_writes_keep_the_agent_rollup_exact(agent_world: AgentWorld) -> None:
     owner = create_engine(agent_world.owner_url, poolclass=NullPool)
     scope = queries.scope_for_user(engine, USER)
     f = Filters(start=date(2026, 1, 1), end=date(2026, 1, 31), tz="UTC")
-    # Every row is at stage 1: choosing it reads the raw rows (the agent rollup has no stage).
-    raw = Filters(start=f.start, end=f.end, tz="UTC", stages=(1,))
+    # Every row lies mid-month: in Kolkata the same dates hold the same rows, read raw (the
+    # rollup's zone is UTC); stage 1 (every row's) reads the rollup's finer grain.
+    raw = replace(f, tz="Asia/Kolkata")
+    fine = replace(f, stages=(1,))
     day = datetime(2026, 1, 20, 9, tzinfo=UTC)
     try:
         # 150 single-row statements on one day: merged as they pile up, never more than a few
@@ -351,6 +373,7 @@ def test_writes_keep_the_agent_rollup_exact(agent_world: AgentWorld) -> None:
         assert 0 < entries <= 70
         rolled = queries.agent_activity(engine, scope, f)
         assert_same(rolled, queries.agent_activity(engine, scope, raw))
+        assert_same(rolled, queries.agent_activity(engine, scope, fine))
         late = rolled.set_index("agent").loc["late"]
         assert (late["rows"], late["actions"]) == (150, sum(range(150)))
         assert math.isclose(late["utilization"], sum(i % 100 for i in range(150)) / 150)
@@ -369,16 +392,18 @@ def test_writes_keep_the_agent_rollup_exact(agent_world: AgentWorld) -> None:
             queries.agent_activity(engine, scope, f),
             queries.agent_activity(engine, scope, raw),
         )
+        assert_same(
+            queries.agent_activity(engine, scope, fine),
+            queries.agent_activity(engine, scope, raw),
+        )
         # A rebuild gives the same answers.
         before = queries.agent_activity(engine, scope, f)
         owner_sql(owner, "SELECT orchdash.agent_rebuild()")
         assert_same(before, queries.agent_activity(engine, scope, f))
-        # Rebuilt in another zone, the rollup serves that zone; the raw rows agree.
-        kolkata = Filters(start=f.start, end=f.end, tz="Asia/Kolkata")
+        # Rebuilt in another zone, the rollup serves that zone; the raw rows (UTC now) agree.
         owner_sql(owner, "SELECT orchdash.agent_rebuild('Asia/Kolkata')")
         assert_same(
-            queries.agent_activity(engine, scope, kolkata),
-            queries.agent_activity(engine, scope, replace(kolkata, stages=(1,))),
+            queries.agent_activity(engine, scope, raw), queries.agent_activity(engine, scope, f)
         )
     finally:
         owner_sql(owner, "DELETE FROM orchestration_metrics WHERE recorded_at::date = '2026-01-20'")

@@ -8,16 +8,13 @@
 --
 -- The sums come per agents_involved list, from either source (the filter applies to the list):
 --  * orchdash.agent_totals (migration 0007: per company, local day and list, in its zone) when
---    :tz is that zone and no venture or stage is chosen (it has neither): the days
---    [start_day, end_day];
+--    :tz is that zone: the days [start_day, end_day], summed over ventures and stages unless
+--    either is chosen, else per venture and stage (through an index by venture or by stage);
 --  * the raw rows otherwise, grouped by their list before the lists are unnested.
 -- Utilization is summed in 1e-2 as the rollup keeps it (the spec's numeric(5,2): exact).
 -- params: company_ids, venture_ids, stages, start_ts, end_ts, agents, agents_all, tz, start_day, end_day
 WITH setting AS MATERIALIZED (
-    SELECT s.zone = CAST(:tz AS text)
-        AND cardinality(CAST(:venture_ids AS uuid[])) = 0
-        AND cardinality(CAST(:stages AS integer[])) = 0 AS rolled
-    FROM orchdash.agent_settings AS s
+    SELECT s.zone = CAST(:tz AS text) AS rolled FROM orchdash.agent_settings AS s
 ),
 parts AS (
     SELECT
@@ -48,8 +45,14 @@ parts AS (
     FROM orchdash.agent_totals AS t
     WHERE (SELECT rolled FROM setting)
       AND t.company_id = ANY(CAST(:company_ids AS uuid[]))
+      AND t.fine = (cardinality(CAST(:venture_ids AS uuid[])) > 0
+                    OR cardinality(CAST(:stages AS integer[])) > 0)
       AND t.day >= CAST(:start_day AS date)
       AND t.day <= CAST(:end_day AS date)
+      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
+           OR t.venture_id = ANY(CAST(:venture_ids AS uuid[])))
+      AND (cardinality(CAST(:stages AS integer[])) = 0
+           OR t.stage_id = ANY(CAST(:stages AS integer[])))
       AND (cardinality(CAST(:agents AS text[])) = 0
            OR (CAST(:agents_all AS boolean) AND t.agents @> CAST(:agents AS text[]))
            OR (NOT CAST(:agents_all AS boolean) AND t.agents && CAST(:agents AS text[])))

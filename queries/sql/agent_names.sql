@@ -8,6 +8,7 @@ FROM (
     SELECT t.agents
     FROM orchdash.agent_totals AS t
     WHERE t.company_id = ANY(CAST(:company_ids AS uuid[]))
+      AND NOT t.fine
     GROUP BY t.company_id, t.agents
     HAVING sum(t.rows) > 0
 ) AS g

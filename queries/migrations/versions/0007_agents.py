@@ -5,15 +5,19 @@
   rollups of migration 0004 have no agents, so every query with agents chosen reads raw rows.
 - ``agent_totals``: per company, local day (in ``agent_settings.zone``) and ``agents_involved``
   exactly as stored, the sums behind queries.agent_activity (rows, actions, utilization in
-  1e-2 and its count, response seconds and their count). Keyed by the whole array, it serves
-  the "any of" and "all of" filters exactly (``&&`` and ``@>`` on the key); rows without agents
-  count for no agent and are not kept. It has no venture or stage: with either chosen, or in
-  another zone, agent activity reads the raw rows. queries.agents reads the agent names from it.
+  1e-2 and its count, response seconds and their count), in two grains: over all ventures and
+  stages (``fine`` false: what a page without those filters reads), and per venture and stage
+  (``fine`` true: read through an index by venture or by stage when either is chosen). Keyed by
+  the whole array, it serves the "any of" and "all of" filters exactly (``&&`` and ``@>`` on
+  the key); rows without agents count for no agent and are not kept. In another zone agent
+  activity reads the raw rows. queries.agents reads the agent names from it.
 - It is kept by statement-level triggers that append each statement's changes as signed sums
   per company, day and agents (insert only: writers never wait on each other), and a writer
   merges a day's entries once it holds more than ``COMPACT_AFTER`` of them (one writer at a
   time, the others skip: an advisory lock). ``agent_rebuild(zone)`` recomputes it from the raw
   rows (the demo load calls it once after COPY, with the trigger off, as for the rollups).
+  A merge rewrites only the keys that have more than one entry, so its cost follows the
+  changes, not the day.
 
 Everything is read as the user under the metrics' company policy, like the other rollups.
 
@@ -54,20 +58,29 @@ CREATE TABLE orchdash.agent_settings (
     zone text NOT NULL
 );
 
--- Signed sums, appended per statement and merged now and then: a (company, day, agents) may
--- have several entries; readers add them up.
+-- Signed sums, appended per statement and merged now and then: a key (company, day, fine,
+-- venture, stage, agents) may have several entries; readers add them up.
 CREATE TABLE orchdash.agent_totals (
     company_id uuid NOT NULL,
     day date NOT NULL,              -- the local day in agent_settings.zone
+    fine boolean NOT NULL,          -- false: summed over ventures and stages (both NULL)
+    venture_id uuid,
+    stage_id integer,
     agents text[] NOT NULL,         -- agents_involved as stored
     rows bigint NOT NULL,
     actions bigint NOT NULL,
     utilization_sum bigint NOT NULL,  -- agent_utilization, in 1e-2
     utilization_n bigint NOT NULL,
     response_sum numeric NOT NULL,    -- agent_response_time, seconds
-    response_n bigint NOT NULL
+    response_n bigint NOT NULL,
+    merged boolean NOT NULL           -- false: a statement's change, not merged yet
 );
-CREATE INDEX agent_totals_company_day ON orchdash.agent_totals (company_id, day);
+-- The reading orders: the coarse grain by day; the fine grain by venture or by stage, then day.
+CREATE INDEX agent_totals_days ON orchdash.agent_totals (company_id, fine, day);
+CREATE INDEX agent_totals_ventures ON orchdash.agent_totals (company_id, fine, venture_id, day);
+CREATE INDEX agent_totals_stages ON orchdash.agent_totals (company_id, fine, stage_id, day);
+-- A writer's one question: how many changes of this day are not merged yet?
+CREATE INDEX agent_totals_unmerged ON orchdash.agent_totals (company_id, day) WHERE NOT merged;
 """
 
 # Rows that name agents; rows without a company or a time are nobody's or in no period.
@@ -77,25 +90,39 @@ _COUNTED = (
 _DAY = "(m.recorded_at AT TIME ZONE v_zone)::date"
 
 
-def _sums(source: str, sign: str = "") -> str:
-    """One statement's rows of a transition table as signed sums per company, day, agents."""
+_COLUMNS = (
+    "company_id, day, fine, venture_id, stage_id, agents, rows, actions, utilization_sum,"
+    " utilization_n, response_sum, response_n, merged"
+)
+_KEY = "company_id, day, fine, venture_id, stage_id, agents"
+
+
+def _sums(source: str, sign: str = "", merged: str = "false") -> str:
+    """Rows (of a transition table, or all) as signed sums per company, day and agents, in both
+    grains: over all ventures and stages, and per venture and stage."""
     return f"""
-        INSERT INTO orchdash.agent_totals
-        SELECT m.company_id, {_DAY}, m.agents_involved,
+        INSERT INTO orchdash.agent_totals ({_COLUMNS})
+        SELECT m.company_id, {_DAY}, GROUPING(m.venture_id) = 0, m.venture_id, m.stage_id,
+               m.agents_involved,
                {sign}count(*), {sign}coalesce(sum(m.action_count), 0),
                {sign}coalesce(sum((m.agent_utilization * 100)::bigint), 0),
                {sign}count(m.agent_utilization),
                {sign}coalesce(sum(extract(epoch FROM m.agent_response_time)), 0),
-               {sign}count(m.agent_response_time)
+               {sign}count(m.agent_response_time), {merged}
         FROM {source} AS m
         WHERE {_COUNTED}
-        GROUP BY 1, 2, 3;"""  # noqa: S608 - fixed names, no input
+        GROUP BY GROUPING SETS (
+            (m.company_id, {_DAY}, m.agents_involved),
+            (m.company_id, {_DAY}, m.venture_id, m.stage_id, m.agents_involved)
+        );"""  # noqa: S608 - fixed names, no input
 
 
 def _compact(*sources: str) -> str:
-    """Merge the entries of the days a statement touched, where they have piled up: one
-    (company, day, agents) entry each; groups that net out to nothing go. One writer at a time
-    (the others leave it to the next statement; readers add entries up either way)."""
+    """Merge the changes of a day the statement touched once more than COMPACT_AFTER of them
+    are not merged yet: each key (company, day, fine, venture, stage, agents) that has a change
+    gets one merged entry; keys that net out to nothing go. Cost: the changes and their keys'
+    merged entries, not the day. One writer at a time (the others leave it to the next
+    statement; readers add entries up either way)."""
     days = " UNION ".join(
         f"SELECT m.company_id, {_DAY} AS day FROM {s} AS m WHERE {_COUNTED}"  # noqa: S608
         for s in sources
@@ -108,19 +135,27 @@ def _compact(*sources: str) -> str:
             crowded AS (
                 SELECT d.company_id, d.day FROM touched AS d
                 WHERE (SELECT count(*) FROM orchdash.agent_totals AS t
-                       WHERE t.company_id = d.company_id AND t.day = d.day) > {COMPACT_AFTER}
+                       WHERE t.company_id = d.company_id AND t.day = d.day AND NOT t.merged)
+                      > {COMPACT_AFTER}
+            ),
+            keys AS (
+                SELECT DISTINCT t.company_id, t.day, t.fine, t.venture_id, t.stage_id, t.agents
+                FROM crowded AS c
+                JOIN orchdash.agent_totals AS t
+                  ON t.company_id = c.company_id AND t.day = c.day AND NOT t.merged
             ),
             gone AS (
-                DELETE FROM orchdash.agent_totals AS t USING crowded AS c
-                WHERE t.company_id = c.company_id AND t.day = c.day
+                DELETE FROM orchdash.agent_totals AS t USING keys AS k
+                WHERE t.company_id = k.company_id AND t.day = k.day AND t.fine = k.fine
+                  AND t.venture_id IS NOT DISTINCT FROM k.venture_id
+                  AND t.stage_id IS NOT DISTINCT FROM k.stage_id AND t.agents = k.agents
                 RETURNING t.*
             )
-            INSERT INTO orchdash.agent_totals
-            SELECT g.company_id, g.day, g.agents, sum(g.rows), sum(g.actions),
-                   sum(g.utilization_sum), sum(g.utilization_n), sum(g.response_sum),
-                   sum(g.response_n)
+            INSERT INTO orchdash.agent_totals ({_COLUMNS})
+            SELECT {_KEY}, sum(g.rows), sum(g.actions), sum(g.utilization_sum),
+                   sum(g.utilization_n), sum(g.response_sum), sum(g.response_n), true
             FROM gone AS g
-            GROUP BY g.company_id, g.day, g.agents
+            GROUP BY {_KEY}
             HAVING sum(g.rows) <> 0;
         END IF;"""  # noqa: S608 - fixed names, no input
 
@@ -170,7 +205,7 @@ BEGIN
     END IF;
     v_zone := (SELECT s.zone FROM orchdash.agent_settings AS s);
     TRUNCATE orchdash.agent_totals;
-    {_sums("public.orchestration_metrics")}
+    {_sums("public.orchestration_metrics", merged="true")}
     GET DIAGNOSTICS done = ROW_COUNT;
     ANALYZE orchdash.agent_totals;
     RETURN done;
