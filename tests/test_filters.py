@@ -60,6 +60,7 @@ FIELDS = {
     "stages": lambda v: Filters(start=D1, end=D2, stages=[v]),
     "grain": lambda v: Filters(start=D1, end=D2, grain=v),
     "tz": lambda v: Filters(start=D1, end=D2, tz=v),
+    "agents_match": lambda v: Filters(start=D1, end=D2, agents_match=v),
     "user_id": lambda v: Scope(user_id=v),
     "scope companies": lambda v: Scope(user_id=A, company_ids=[v]),
 }
