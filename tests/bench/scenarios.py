@@ -40,8 +40,6 @@ PAGES: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "Chairman interventions": [("chairman_interventions", {})],
     "Export": [("count_rows", {}), ("metric_rows", {"limit": 100})],
 }
-# The pages of the issue; Venture health came later and is reported beside them.
-ISSUE_PAGES = [p for p in PAGES if p != "Venture health"]
 PERIODS = ("90 days", "all time")
 
 

@@ -55,8 +55,6 @@ BIG, SMALL = max(SCALES), min(SCALES)
 RUNS = int(os.environ.get("ORCHDASH_BENCH_RUNS", "20"))
 # The naive baseline reads millions of rows per run (about a minute at ten million, all time).
 NAIVE_RUNS = {"90 days": 3, "all time": 2}
-# Venture health sorts raw rows; at ten million, all time, it reaches the statement timeout.
-SLOW_PAGE_RUNS = 3
 CONCURRENT_USERS = 20
 CONCURRENT_SECONDS = 60
 # Seconds each user spends reading a page before the next click (uniform between the two), and
@@ -180,8 +178,7 @@ def _page_runs(found: BenchDb, period: str) -> None:
     rng = random.Random(f"{found.rows}-{period}")
     drawn = [sc.varied_filters(rng, tenant, period) for _ in range(RUNS)]
     for page in sc.PAGES:
-        runs = drawn if page in sc.ISSUE_PAGES else drawn[:SLOW_PAGE_RUNS]
-        for n, f in enumerate(runs):
+        for n, f in enumerate(drawn):
             engine = db.make_engine(found.app_url)  # cold: a connection of its own
             try:
                 for mode in ("cold", "warm"):
@@ -320,7 +317,7 @@ def test_concurrent_users(bench: dict[int, BenchDb], pause: str) -> None:
         while time.perf_counter() < deadline:
             label = rng.choice(list(tenants))
             tenant = tenants[label]
-            page = rng.choice(sc.ISSUE_PAGES)
+            page = rng.choice(list(sc.PAGES))
             f = sc.varied_filters(rng, tenant, rng.choice(sc.PERIODS))
             try:
                 seconds, answers = timed(sc.run_page, engine, tenant.user_id, f, page)
