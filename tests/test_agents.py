@@ -371,6 +371,11 @@ def test_writes_keep_the_agent_rollup_exact(agent_world: AgentWorld) -> None:
             owner, "SELECT count(*) FROM orchdash.agent_totals WHERE day = '2026-01-20'"
         )
         assert 0 < entries <= 70
+        # ... and the lists over all days (what the Agents picker reads) are merged as well.
+        [(lists,)] = owner_sql(
+            owner, "SELECT count(*) FROM orchdash.agent_totals WHERE day = '-infinity'"
+        )
+        assert 0 < lists <= 70
         rolled = queries.agent_activity(engine, scope, f)
         assert_same(rolled, queries.agent_activity(engine, scope, raw))
         assert_same(rolled, queries.agent_activity(engine, scope, fine))

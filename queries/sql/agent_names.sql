@@ -1,7 +1,8 @@
 -- The agents named in the given companies' rows (already intersected with the scope), each once:
 -- the choices of the Agents picker. Read from orchdash.agent_totals (migration 0007), which
--- keeps the signed sums of the rows that name agents per company, day and agents_involved: a
--- list all of whose rows went away nets out to no rows and names nobody.
+-- keeps the signed sums of the rows that name agents per company and agents_involved over all
+-- days (day -infinity; a few dozen entries per company): a list all of whose rows went away
+-- nets out to no rows and names nobody.
 -- params: company_ids
 SELECT DISTINCT a.agent
 FROM (
@@ -9,6 +10,7 @@ FROM (
     FROM orchdash.agent_totals AS t
     WHERE t.company_id = ANY(CAST(:company_ids AS uuid[]))
       AND NOT t.fine
+      AND t.day = CAST('-infinity' AS date)
     GROUP BY t.company_id, t.agents
     HAVING sum(t.rows) > 0
 ) AS g

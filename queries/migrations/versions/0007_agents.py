@@ -7,7 +7,8 @@
   exactly as stored, the sums behind queries.agent_activity (rows, actions, utilization in
   1e-2 and its count, response seconds and their count), in two grains: over all ventures and
   stages (``fine`` false: what a page without those filters reads), and per venture and stage
-  (``fine`` true: read through an index by venture or by stage when either is chosen). Keyed by
+  (``fine`` true: read through an index by venture or by stage when either is chosen), and over
+  all days too (coarse, day ``-infinity``: the lists queries.agents reads). Keyed by
   the whole array, it serves the "any of" and "all of" filters exactly (``&&`` and ``@>`` on
   the key); rows without agents count for no agent and are not kept. In another zone agent
   activity reads the raw rows. queries.agents reads the agent names from it.
@@ -16,8 +17,8 @@
   merges a day's entries once it holds more than ``COMPACT_AFTER`` of them (one writer at a
   time, the others skip: an advisory lock). ``agent_rebuild(zone)`` recomputes it from the raw
   rows (the demo load calls it once after COPY, with the trigger off, as for the rollups).
-  A merge rewrites only the keys that have more than one entry, so its cost follows the
-  changes, not the day.
+  A merge rewrites only the keys that have unmerged changes, so its cost follows the changes,
+  not the day.
 
 Everything is read as the user under the metrics' company policy, like the other rollups.
 
@@ -88,6 +89,8 @@ _COUNTED = (
     "m.company_id IS NOT NULL AND m.recorded_at IS NOT NULL AND cardinality(m.agents_involved) > 0"
 )
 _DAY = "(m.recorded_at AT TIME ZONE v_zone)::date"
+# The day of the entries summed over all days (coarse grain): what the Agents picker reads.
+ALL_DAYS = "CAST('-infinity' AS date)"
 
 
 _COLUMNS = (
@@ -102,7 +105,9 @@ def _sums(source: str, sign: str = "", merged: str = "false") -> str:
     grains: over all ventures and stages, and per venture and stage."""
     return f"""
         INSERT INTO orchdash.agent_totals ({_COLUMNS})
-        SELECT m.company_id, {_DAY}, GROUPING(m.venture_id) = 0, m.venture_id, m.stage_id,
+        SELECT m.company_id,
+               CASE WHEN GROUPING({_DAY}) = 1 THEN {ALL_DAYS} ELSE {_DAY} END,
+               GROUPING(m.venture_id) = 0, m.venture_id, m.stage_id,
                m.agents_involved,
                {sign}count(*), {sign}coalesce(sum(m.action_count), 0),
                {sign}coalesce(sum((m.agent_utilization * 100)::bigint), 0),
@@ -112,6 +117,7 @@ def _sums(source: str, sign: str = "", merged: str = "false") -> str:
         FROM {source} AS m
         WHERE {_COUNTED}
         GROUP BY GROUPING SETS (
+            (m.company_id, m.agents_involved),
             (m.company_id, {_DAY}, m.agents_involved),
             (m.company_id, {_DAY}, m.venture_id, m.stage_id, m.agents_involved)
         );"""  # noqa: S608 - fixed names, no input
@@ -124,8 +130,9 @@ def _compact(*sources: str) -> str:
     merged entries, not the day. One writer at a time (the others leave it to the next
     statement; readers add entries up either way)."""
     days = " UNION ".join(
-        f"SELECT m.company_id, {_DAY} AS day FROM {s} AS m WHERE {_COUNTED}"  # noqa: S608
+        f"SELECT m.company_id, {day} AS day FROM {s} AS m WHERE {_COUNTED}"  # noqa: S608
         for s in sources
+        for day in (_DAY, ALL_DAYS)
     )
     return f"""
         IF pg_try_advisory_xact_lock(hashtext('orchdash.agent_compact')) THEN
