@@ -165,7 +165,8 @@ def _peer_median(cells: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series
 def _cell_medians(
     engine: Engine, scope: Scope, f: Filters, cells: pd.DataFrame, params: dict[str, Any]
 ) -> pd.Series:
-    """The median stage duration of each cell (NaN where none was measured)."""
+    """The median stage duration of each cell (NaN where none was measured): the middle of
+    the cell's ``measured`` durations, read in order (health_medians.sql)."""
     measured = cells[cells["measured"] > 0]
     if measured.empty:
         return pd.Series(math.nan, index=cells.index, dtype="float64")
@@ -181,6 +182,7 @@ def _cell_medians(
                     "cell_companies": list(measured["company_id"]),
                     "cell_ventures": list(measured["venture_id"]),
                     "cell_stages": [int(s) for s in measured["stage_id"]],
+                    "cell_measured": [int(n) for n in measured["measured"]],
                 },
             )
         ],
@@ -229,7 +231,8 @@ def venture_stage_health(
 
     Cost: the counts, rates and shares come from the rollups (totals.sql), the baselines from
     the stage rollups and the exact percentile machinery of duration_percentiles.sql; only the
-    cells' medians read raw rows, each cell its own through an index (health_medians.sql).
+    cells' medians read raw rows, each cell its own durations in order through an index up to
+    the middle one (health_medians.sql).
     """
     limit = default_threshold() if threshold is None else valid_threshold(threshold)
     params = sql_params(scope, f)

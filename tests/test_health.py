@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -433,12 +435,15 @@ def test_empty_scope_answers_without_the_database(world: mw.World) -> None:
 def test_cell_medians_read_each_cell_through_the_index_under_rls(
     app: Engine, world: mw.World
 ) -> None:
-    """Each cell's median reads its own rows of the period by an index range (venture, stage,
-    time) as the user: no scan, and no sort, of the period's rows as a whole."""
+    """Each cell's median reads its own durations of the period in order, by an index range
+    (venture, stage, duration) as the user, up to the middle one: no sort at all, and no scan of
+    the period's rows as a whole; with agents chosen, each cell sorts only its own rows."""
     user = world.users["multi"]
     scope = queries.scope_for_user(app, user)
     f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC")
-    cells = metrics.venture_stages(app, scope, f, ["company_id", "venture_id", "stage_id"], 60.0)
+    cells = metrics.venture_stages(
+        app, scope, f, ["company_id", "venture_id", "stage_id", "measured"], 60.0
+    )
     cells = cells[cells["venture_id"].notna()]
     params = sql_params(scope, f)
     assert params is not None and len(cells) > 50
@@ -446,13 +451,183 @@ def test_cell_medians_read_each_cell_through_the_index_under_rls(
         "cell_companies": list(cells["company_id"]),
         "cell_ventures": list(cells["venture_id"]),
         "cell_stages": [int(s) for s in cells["stage_id"]],
+        "cell_measured": [int(n) for n in cells["measured"]],
     }
     statement = sqlfiles.load("health_medians")
-    bound = {key: params[key] for key in statement._bindparams}
-    with db.scoped(app, user) as conn:
-        conn.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = conn.execute(text("EXPLAIN " + statement.text), bound).scalars().all()
-    shown = "\n".join(plan)
-    assert "orchdash_metrics_venture_stages" in shown, shown
-    assert any("Index Cond" in line and "recorded_at >=" in line for line in plan), shown
-    assert not any(line.strip().startswith("->  Sort") for line in plan), shown
+    for agents in ((), ("planner",)):
+        bound = {key: (params | {"agents": list(agents)})[key] for key in statement._bindparams}
+        with db.scoped(app, user) as conn:
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+            plan = (
+                conn.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + statement.text), bound)
+                .scalars()
+                .all()
+            )
+        shown = "\n".join(plan)
+        ran = [i for i, line in enumerate(plan) if "Scan" in line and "never executed" not in line
+               and "orchestration_metrics" in line]  # fmt: skip
+        assert ran, shown
+        for i in ran:
+            assert "Index" in plan[i], shown
+            assert re.search(r"venture_id = c(_\d+)?\.venture_id", plan[i + 1]), shown
+            assert re.search(r"stage_id = c(_\d+)?\.stage_id", plan[i + 1]), shown
+        limits = [line for line in plan if "->  Limit" in line]
+        assert limits, shown
+        if agents:  # the sorted branch: the ordered one never runs
+            assert all("never executed" in line for line in limits), shown
+        else:
+            assert not any("never executed" in line for line in limits), shown
+            assert "orchdash_metrics_venture_durations" in "".join(plan[i] for i in ran), shown
+            assert "Sort" not in shown, shown
+
+
+# ---- the cells' medians through writes, folds, agents and long durations ----------------------
+
+RAW_DURATIONS = """
+    SELECT CAST(m.company_id AS text) AS company_id, CAST(m.venture_id AS text) AS venture_id,
+           m.stage_id, CAST(extract(epoch FROM m.stage_duration) AS double precision) AS seconds,
+           m.agents_involved
+    FROM orchestration_metrics AS m
+    WHERE m.company_id = ANY(CAST(:companies AS uuid[])) AND m.venture_id IS NOT NULL
+      AND m.stage_id IS NOT NULL AND m.stage_duration IS NOT NULL
+      AND m.recorded_at >= CAST(:start AS timestamp) AT TIME ZONE CAST(:tz AS text)
+      AND m.recorded_at < CAST(:after AS timestamp) AT TIME ZONE CAST(:tz AS text)
+"""
+
+
+def expected_medians(owner: Engine, companies: tuple[str, ...], f: Filters) -> dict[Any, float]:
+    """Each cell's median over the rows as they are now (read as the owner), by numpy."""
+    with owner.connect() as conn:
+        rows = pd.DataFrame(
+            conn.execute(
+                text(RAW_DURATIONS),
+                {
+                    "companies": list(companies),
+                    "start": f.start,
+                    "after": f.end + timedelta(days=1),
+                    "tz": f.tz,
+                },
+            )
+            .mappings()
+            .all()
+        )
+    if f.agents:
+        wanted = set(f.agents)
+        chosen = [
+            (wanted <= set(a)) if f.agents_match == "all" else bool(wanted & set(a or ()))
+            for a in rows["agents_involved"].map(lambda a: a or [])
+        ]
+        rows = rows[chosen]
+    return {
+        (c, v, int(s)): float(np.percentile(g["seconds"], 50))
+        for (c, v, s), g in rows.groupby(["company_id", "venture_id", "stage_id"])
+    }
+
+
+def assert_medians(app: Engine, owner: Engine, user: str, f: Filters) -> int:
+    scope = queries.scope_for_user(app, user)
+    cells = health.venture_stage_health(app, scope, f)
+    got = {
+        (c, v, int(s)): p
+        for c, v, s, p in zip(
+            cells["company_id"], cells["venture_id"], cells["stage_id"], cells["p50_s"],
+            strict=True,
+        )
+        if not math.isnan(p)
+    }  # fmt: skip
+    want = expected_medians(owner, scope.company_ids, f)
+    assert got.keys() == want.keys()
+    wrong = [(k, got[k], want[k]) for k in want if not close(got[k], want[k])]
+    assert not wrong, wrong[:3]
+    return len(want)
+
+
+LONG_DURATION = """
+    UPDATE orchestration_metrics SET stage_duration = CAST(:duration AS interval)
+    WHERE metric_id IN (SELECT metric_id FROM orchestration_metrics
+                        WHERE venture_id IS NOT NULL AND stage_id IS NOT NULL
+                          AND stage_duration IS NOT NULL
+                        ORDER BY metric_id LIMIT 3)
+"""
+
+
+def test_cell_medians_through_writes_folds_agents_and_long_durations(
+    new_database: Callable[[str], str],
+) -> None:
+    """The medians read in order (by rank from the rollups' counts) and those sorted by seconds
+    (agents chosen, or a duration of a year or more) equal numpy's over the raw rows: before
+    and after writes, before and after the fold, in the rollups' zone and another."""
+    world = mw._build(new_database("orchdash_health_medians"))
+    owner = create_engine(world.url, poolclass=NullPool)
+    app = db.make_engine(
+        db.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    )
+    try:
+        user = world.users["multi"]
+        periods = [
+            Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC"),
+            Filters(start=date(2026, 1, 10), end=date(2026, 3, 20), tz="Asia/Kathmandu"),
+            Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC", agents=("planner",)),
+            Filters(
+                start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC", agents=("planner", "reviewer"),
+                agents_match="all",
+            ),
+        ]  # fmt: skip
+
+        def check_all() -> None:
+            assert all(assert_medians(app, owner, user, f) > 0 for f in periods)
+
+        check_all()
+        with owner.begin() as conn:
+            conn.execute(text("SELECT orchdash.rollup_fold()"))
+        check_all()
+        later = mw.LAST_DAY + timedelta(days=20)
+        acme = world.companies["acme"]
+        venture = world.ventures[world.ventures["company_id"] == acme]["venture_id"].iloc[0]
+        with owner.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO orchestration_metrics (company_id, venture_id, stage_id,"
+                    " stage_duration, recorded_at)"
+                    " SELECT :company, :venture, 1 + (i % 4),"
+                    " make_interval(secs => 37.5 * i - 900),"
+                    " CAST('2026-02-02' AS timestamptz) + make_interval(mins => 17 * i)"
+                    " FROM generate_series(1, 120) AS i"
+                ),
+                {"company": acme, "venture": venture},
+            )
+            conn.execute(
+                text(
+                    "UPDATE orchestration_metrics SET stage_duration = stage_duration * 3"
+                    " WHERE stage_id = 7"
+                )
+            )
+            conn.execute(text("DELETE FROM orchestration_metrics WHERE stage_id = 2"))
+        check_all()  # the changes in the log
+        with owner.begin() as conn:
+            conn.execute(text("SELECT orchdash.rollup_fold()"))
+        check_all()  # and folded
+        # Durations of a year or more, whose order by comparison is not that of their seconds:
+        # '1 year' compares as 360 days and counts 365.25; sorted by comparison, this cell's
+        # median would be '362 days', by seconds it is '363 days'.
+        with owner.begin() as conn:
+            conn.execute(text(LONG_DURATION), {"duration": "1 year 3 days"})
+            conn.execute(
+                text(
+                    "INSERT INTO orchestration_metrics (company_id, venture_id, stage_id,"
+                    " stage_duration, recorded_at)"
+                    " SELECT :company, :venture, 40, CAST(d AS interval),"
+                    " CAST(:day AS timestamptz) + interval '6 hours'"
+                    " FROM unnest(ARRAY['1 year', '362 days', '363 days']) AS d"
+                ),
+                {"company": acme, "venture": venture, "day": later},
+            )
+        periods.append(Filters(start=later, end=later, tz="UTC"))
+        check_all()
+        with owner.begin() as conn:
+            conn.execute(text("SELECT orchdash.rollup_fold()"))
+        check_all()
+    finally:
+        app.dispose()
+        owner.dispose()
