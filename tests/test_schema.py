@@ -108,6 +108,10 @@ OUR_INDEXES = {
     "orchdash_metrics_venture_stages": "CREATE INDEX orchdash_metrics_venture_stages"
     " ON public.orchestration_metrics USING btree (venture_id, stage_id, recorded_at)"
     " INCLUDE (stage_duration, company_id)",
+    # Migration 0008: Venture health's cell medians.
+    "orchdash_metrics_venture_durations": "CREATE INDEX orchdash_metrics_venture_durations"
+    " ON public.orchestration_metrics USING btree (venture_id, stage_id, stage_duration)"
+    " INCLUDE (recorded_at, company_id) WHERE (stage_duration IS NOT NULL)",
 }
 
 # The spec's "Using" of eva_metrics_company_access, as printed there (whitespace differs).
