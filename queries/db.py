@@ -140,20 +140,35 @@ TENANT_ROLE = "authenticated"
 _switch_role: ContextVar[bool] = ContextVar("orchdash_switch_role", default=True)
 
 
+# The scoped transaction a caller holds open, so that the reads inside it share one snapshot.
+_open_scope: ContextVar[tuple[Engine, str, Connection] | None] = ContextVar(
+    "orchdash_open_scope", default=None
+)
+
+
 @contextmanager
 def scoped(engine: Engine, user_id: str, *, timeout_ms: int | None = None) -> Iterator[Connection]:
-    """A READ ONLY transaction as ``authenticated`` with the user's JWT claims.
+    """A READ ONLY, REPEATABLE READ transaction as ``authenticated`` with the user's JWT claims.
 
     ``set_config(..., true)`` and ``SET LOCAL`` end with the transaction, so a pooled connection
     carries nothing to the next user. ``timeout_ms`` overrides ORCHDASH_STATEMENT_TIMEOUT_MS.
+    Inside an open ``scoped()`` of the same engine and user (and no timeout of its own), a
+    nested ``scoped()`` joins that transaction: figures read in two statements (a count, then
+    the value at a rank of that count) then come from one snapshot, whatever writers commit in
+    between. A read-only REPEATABLE READ transaction never fails to serialise.
     Database failures leave as the errors the UI shows: :class:`~queries.errors.QueryTimeout`
     (statement_timeout), :class:`~queries.errors.Busy` (no pooled connection free in time),
     :class:`~queries.errors.DataUnavailable` (server unreachable or connection lost).
     """
+    held = _open_scope.get()
+    if held is not None and held[0] is engine and held[1] == user_id and timeout_ms is None:
+        with translated_errors():
+            yield held[2]
+        return
     claims = json.dumps({"sub": user_id, "role": TENANT_ROLE})
     timeout = config.statement_timeout_ms() if timeout_ms is None else timeout_ms
     with translated_errors(), engine.connect() as conn, conn.begin():
-        conn.execute(text("SET TRANSACTION READ ONLY"))
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         conn.execute(
             text(
                 "SELECT set_config('statement_timeout', :timeout, true),"
@@ -164,7 +179,11 @@ def scoped(engine: Engine, user_id: str, *, timeout_ms: int | None = None) -> It
         )
         if _switch_role.get():
             conn.execute(text("SET LOCAL ROLE authenticated"))
-        yield conn
+        token = _open_scope.set((engine, user_id, conn))
+        try:
+            yield conn
+        finally:
+            _open_scope.reset(token)
 
 
 @contextmanager

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from queries import db
 from queries.confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
 from queries.confidence import default_threshold, valid_threshold
 from queries.errors import InvalidFilter
@@ -240,11 +241,14 @@ def venture_stage_health(
         return empty(CELLS, f.tz)
     # The venture choice narrows the cells shown, never what they are compared with.
     every = replace(f, venture_ids=())
-    groups = venture_stages(engine, scope, every, _CELL_TOTALS, limit)
-    groups["stage_id"] = groups["stage_id"].astype("int64")
-    base = _stage_baselines(groups, stage_percentiles(engine, scope, every))
-    cells = groups[groups["venture_id"].notna()].reset_index(drop=True)
-    cells["p50_s"] = _cell_medians(engine, scope, f, cells, params)
+    # One snapshot for the counts and the medians at their middle rank: a row committed between
+    # the two reads would shift the rank.
+    with db.scoped(engine, scope.user_id):
+        groups = venture_stages(engine, scope, every, _CELL_TOTALS, limit)
+        groups["stage_id"] = groups["stage_id"].astype("int64")
+        base = _stage_baselines(groups, stage_percentiles(engine, scope, every))
+        cells = groups[groups["venture_id"].notna()].reset_index(drop=True)
+        cells["p50_s"] = _cell_medians(engine, scope, f, cells, params)
     for column in ("p50_s", "error_rate", "handoff_efficiency"):
         cells[f"base_{column}"] = cells["stage_id"].map(base[column]).astype("float64")
         cells[f"peer_{column}"], counts = _peer_median(cells, column)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import metrics_world as mw
@@ -255,7 +255,8 @@ def test_an_exhausted_pool_is_busy(world_app_url: str, world: mw.World) -> None:
     engine = db.make_engine(world_app_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
     scope = Scope(user_id=world.users["multi"], company_ids=world.all_company_ids)
     try:
-        with db.scoped(engine, scope.user_id), pytest.raises(Busy):
+        # The pool's one connection held elsewhere (a scoped() of the same user would be joined).
+        with engine.connect(), pytest.raises(Busy):
             queries.kpis(engine, scope, WHOLE)
         assert queries.kpis(engine, scope, WHOLE).loc[0, "rows"] > 0  # free again
     finally:
@@ -274,3 +275,36 @@ def test_an_unreachable_server_is_data_unavailable(world: mw.World) -> None:
                 call()
     finally:
         nowhere.dispose()
+
+
+def test_reads_inside_one_scoped_transaction_share_one_snapshot(
+    app: Engine, owner: Engine, world: mw.World
+) -> None:
+    """Venture health reads a cell's count, then the value at its middle rank: a row committed
+    between the two reads must not shift the rank, so both run in one transaction."""
+    uid = world.users["single"]
+    scope = queries.scope_for_user(app, uid)
+    f = Filters(start=mw.LAST_DAY, end=mw.LAST_DAY, tz="UTC")
+    noon = datetime.combine(mw.LAST_DAY, time(12), tzinfo=UTC)
+    mark = '{"test": "snapshot"}'
+    try:
+        with db.scoped(app, uid):
+            before = queries.count_rows(app, scope, f)
+            with owner.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO orchestration_metrics"
+                        " (company_id, stage_id, action_count, recorded_at, metadata)"
+                        " VALUES (:c, 3, 1, :t, CAST(:mark AS jsonb))"
+                    ),
+                    {"c": scope.company_ids[0], "t": noon, "mark": mark},
+                )
+            assert queries.count_rows(app, scope, f) == before
+        assert queries.count_rows(app, scope, f) == before + 1
+    finally:
+        with owner.begin() as conn:
+            conn.execute(
+                text("DELETE FROM orchestration_metrics WHERE metadata = CAST(:mark AS jsonb)"),
+                {"mark": mark},
+            )
+    assert queries.count_rows(app, scope, f) == before
