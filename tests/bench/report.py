@@ -80,7 +80,22 @@ def render(
                 + (f" {mark(faster >= NAIVE_FACTOR)}" if period == "all time" else ""),
             ]
             out.append(f"| {page} | {period} | " + " | ".join(cells) + " |")
-    out += ["", "### Export (10M rows database, a user of all six companies)", ""]
+    if r.sizes:
+        out += [
+            "",
+            "### Sizes (with their indexes; the table's includes ours)",
+            "",
+            "| Relation | " + " | ".join(_rows(n) for n in sorted(r.sizes)) + " |",
+            "|---|" + "---|" * len(r.sizes),
+        ]
+        names = list(r.sizes[max(r.sizes)])
+        for name in names:
+            out.append(
+                f"| `{name}` | "
+                + " | ".join(f"{r.sizes[n].get(name, 0) / 2**20:,.0f} MB" for n in sorted(r.sizes))
+                + " |"
+            )
+    out += ["", f"### Export ({_rows(big)} rows database, a user of all six companies)", ""]
     out += [
         f"| What | rows | rows/s (≥ {EXPORT_RATE:,}) | first byte, s (≤ {EXPORT_FIRST_BYTE_S}) "
         f"| peak memory growth, MB (≤ {EXPORT_GROWTH_MB}) |",

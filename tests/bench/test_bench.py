@@ -84,6 +84,8 @@ class BenchDb:
 @dataclass
 class Results:
     loads: dict[int, float] = field(default_factory=dict)
+    # rows -> relation -> bytes: the table, our indexes beside the spec's, the rollups
+    sizes: dict[int, dict[str, int]] = field(default_factory=dict)
     # (rows, page, period, "cold"|"warm"|"naive") -> seconds per run
     pages: dict[tuple[int, str, str, str], list[float]] = field(default_factory=dict)
     timeouts: dict[tuple[int, str, str], int] = field(default_factory=dict)
@@ -147,6 +149,7 @@ def _load(new_database: Callable[[str], str], rows: int) -> BenchDb:
     ):
         access.setdefault(user_id, set()).add(company_id)
     _sql(owner, "ANALYZE")
+    RESULTS.sizes[rows] = dict(_sql(owner, SIZES))
     return BenchDb(
         rows=rows,
         owner=owner,
@@ -156,6 +159,17 @@ def _load(new_database: Callable[[str], str], rows: int) -> BenchDb:
         users=users,
         access=access,
     )
+
+
+# The metrics table, the indexes our migrations add to it, and every table of the rollups.
+SIZES = """
+    SELECT c.relname, pg_total_relation_size(c.oid)
+    FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE (n.nspname = 'public' AND c.relname = 'orchestration_metrics')
+       OR (n.nspname = 'public' AND c.relkind = 'i' AND c.relname LIKE 'orchdash%')
+       OR (n.nspname = 'orchdash' AND c.relkind = 'r')
+    ORDER BY n.nspname DESC, c.relname
+"""
 
 
 @pytest.fixture(scope="module")
