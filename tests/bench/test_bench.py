@@ -17,7 +17,8 @@ in order, each step adding to one table that the last test prints (docs/performa
 - Chromium: `Sign in` to the Overview drawn, a Period change to the page drawn again.
 
 Speed is reported, never asserted; equality with the naive figures and the scopes are asserted.
-ORCHDASH_BENCH_ROWS (e.g. "100000,1000000") and ORCHDASH_BENCH_RUNS shrink a trial run.
+ORCHDASH_BENCH_ROWS (e.g. "100000,1000000"), ORCHDASH_BENCH_RUNS and ORCHDASH_BENCH_SECONDS (of each
+concurrent run) shrink a trial run.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ RUNS = int(os.environ.get("ORCHDASH_BENCH_RUNS", "20"))
 # The naive baseline reads millions of rows per run (about a minute at ten million, all time).
 NAIVE_RUNS = {"90 days": 3, "all time": 2}
 CONCURRENT_USERS = 20
-CONCURRENT_SECONDS = 60
+CONCURRENT_SECONDS = float(os.environ.get("ORCHDASH_BENCH_SECONDS", "60"))
 # Seconds each user spends reading a page before the next click (uniform between the two), and
 # the same users clicking without pause: the first is a busy board meeting, the second measures
 # how many pages per second the machine can give at most.
