@@ -4,7 +4,8 @@ Writers only append to ``orchdash.rollup_log`` (migration 0004); queries add the
 rollups, so answers are exact whether or not it is folded. Folding keeps the log short (and the
 queries cheap) without putting the work on the writers' path. ``orchdash run`` starts
 :func:`fold_every` in a daemon thread when it has the owner's connection (the embedded server,
-or ORCHDASH_ADMIN_DATABASE_URL); writers fold themselves only as a safety net.
+or ORCHDASH_ADMIN_DATABASE_URL); writers fold themselves only as a safety net. The agent
+rollup's appended entries are merged in the same round.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ _log = logging.getLogger(__name__)
 
 
 def fold(engine: Engine) -> int:
-    """Fold the log now (an owner's engine); how many changes were folded (0 if another fold
-    was under way)."""
+    """Fold the log now (an owner's engine), then merge the agent rollup's appended entries
+    (migration 0009); how many changes were folded (0 if another fold was under way)."""
     with engine.begin() as conn:
-        return int(conn.execute(sqlfiles.load("rollup_fold")).scalar() or 0)
+        folded = int(conn.execute(sqlfiles.load("rollup_fold")).scalar() or 0)
+    with engine.begin() as conn:
+        conn.execute(sqlfiles.load("agent_merge"))
+    return folded
 
 
 def fold_every(engine: Engine, seconds: float, stop: threading.Event) -> None:

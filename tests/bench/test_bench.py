@@ -385,6 +385,13 @@ BATCH = """
 """
 
 
+# Every trigger that keeps a rollup (the metrics' of 0004, the agents' of 0007): "without" is
+# the table with the spec's indexes and ours, and no rollup at all.
+TRIGGERS = tuple(
+    f"orchdash_{rollup}_{op}" for rollup in ("rollup", "agents") for op in ("insert", "delete")
+)
+
+
 def _insert_run(owner: Engine, with_rollup: bool) -> tuple[float, float]:
     """Seconds for INSERT_BATCHES statements of BATCH_ROWS rows, each committed as a writer
     does (with the rollup's triggers, or without), and seconds for folding what they logged
@@ -400,12 +407,8 @@ def _insert_run(owner: Engine, with_rollup: bool) -> tuple[float, float]:
             {"n": BATCH_ROWS},
         )
         conn.execute(text("SELECT orchdash.rollup_fold()"))
-        for trigger in ("insert", "delete"):
-            conn.execute(
-                text(
-                    f"ALTER TABLE orchestration_metrics {switch} TRIGGER orchdash_rollup_{trigger}"
-                )
-            )
+        for trigger in TRIGGERS:
+            conn.execute(text(f"ALTER TABLE orchestration_metrics {switch} TRIGGER {trigger}"))
         conn.commit()
         since = conn.execute(text("SELECT clock_timestamp()")).scalar()
         started = time.perf_counter()
@@ -415,6 +418,7 @@ def _insert_run(owner: Engine, with_rollup: bool) -> tuple[float, float]:
         inserts = time.perf_counter() - started
         started = time.perf_counter()
         conn.execute(text("SELECT orchdash.rollup_fold()"))
+        conn.execute(text("SELECT orchdash.agent_merge()"))
         conn.commit()
         fold = time.perf_counter() - started
         conn.execute(
@@ -424,10 +428,8 @@ def _insert_run(owner: Engine, with_rollup: bool) -> tuple[float, float]:
             ),
             {"since": since, "mark": '{"bench": true}'},
         )
-        for trigger in ("insert", "delete"):
-            conn.execute(
-                text(f"ALTER TABLE orchestration_metrics ENABLE TRIGGER orchdash_rollup_{trigger}")
-            )
+        for trigger in TRIGGERS:
+            conn.execute(text(f"ALTER TABLE orchestration_metrics ENABLE TRIGGER {trigger}"))
         conn.execute(text("SELECT orchdash.rollup_fold()"))
         conn.execute(text("DROP TABLE bench_batch"))
         conn.commit()
