@@ -167,10 +167,12 @@ def _cell_medians(
     engine: Engine, scope: Scope, f: Filters, cells: pd.DataFrame, params: dict[str, Any]
 ) -> pd.Series:
     """The median stage duration of each cell (NaN where none was measured): the middle of
-    the cell's ``measured`` durations, read in order (health_medians.sql)."""
+    the cell's ``measured`` durations, found in the venture histograms and read in order from
+    its bin (health_medians.sql)."""
     measured = cells[cells["measured"] > 0]
     if measured.empty:
         return pd.Series(math.nan, index=cells.index, dtype="float64")
+    fetch(engine, scope, "custom_plans", {})
     found = typed(
         [
             dict(r._mapping)
@@ -180,6 +182,8 @@ def _cell_medians(
                 "health_medians",
                 params
                 | {
+                    "first_day": f.start,
+                    "last_day": f.end,
                     "cell_companies": list(measured["company_id"]),
                     "cell_ventures": list(measured["venture_id"]),
                     "cell_stages": [int(s) for s in measured["stage_id"]],

@@ -436,8 +436,10 @@ def test_cell_medians_read_each_cell_through_the_index_under_rls(
     app: Engine, world: mw.World
 ) -> None:
     """Each cell's median reads its own durations of the period in order, by an index range
-    (venture, stage, duration) as the user, up to the middle one: no sort at all, and no scan of
-    the period's rows as a whole; with agents chosen, each cell sorts only its own rows."""
+    (venture, stage, duration) as the user: in the rollups' zone from the floor of the bin that
+    the venture histograms give for the middle rank, in another zone from the shortest up to the
+    middle one (no sort at all, and no scan of the period's rows as a whole); with agents
+    chosen, each cell sorts only its own rows."""
     user = world.users["multi"]
     scope = queries.scope_for_user(app, user)
     f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC")
@@ -453,9 +455,11 @@ def test_cell_medians_read_each_cell_through_the_index_under_rls(
         "cell_stages": [int(s) for s in cells["stage_id"]],
         "cell_measured": [int(n) for n in cells["measured"]],
     }
+    params |= {"first_day": f.start, "last_day": f.end}
     statement = sqlfiles.load("health_medians")
-    for agents in ((), ("planner",)):
-        bound = {key: (params | {"agents": list(agents)})[key] for key in statement._bindparams}
+    for agents, tz in (((), "UTC"), ((), "Asia/Kathmandu"), (("planner",), "UTC")):
+        chosen = params | {"agents": list(agents), "tz": tz}
+        bound = {key: chosen[key] for key in statement._bindparams}
         with db.scoped(app, user) as conn:
             conn.execute(text("SET LOCAL enable_seqscan = off"))
             conn.execute(text("SET LOCAL enable_bitmapscan = off"))
@@ -474,12 +478,18 @@ def test_cell_medians_read_each_cell_through_the_index_under_rls(
             assert re.search(r"stage_id = c(_\d+)?\.stage_id", plan[i + 1]), shown
         limits = [line for line in plan if "->  Limit" in line]
         assert limits, shown
-        if agents:  # the sorted branch: the ordered one never runs
-            assert all("never executed" in line for line in limits), shown
+        prefixes = [line for line in plan if "on venture_day_prefix" in line]
+        if agents:  # the sorted branch: the binned and ordered ones never run
+            assert all("never executed" in line for line in limits + prefixes), shown
+            continue
+        assert "orchdash_metrics_venture_durations" in "".join(plan[i] for i in ran), shown
+        if tz == "UTC":  # the rollups' zone: binned, each cell's scan starts at its bin's floor
+            assert prefixes and not any("never executed" in line for line in prefixes), shown
+            assert all("stage_duration >= " in plan[i + 1] for i in ran), shown
         else:
-            assert not any("never executed" in line for line in limits), shown
-            assert "orchdash_metrics_venture_durations" in "".join(plan[i] for i in ran), shown
-            assert "Sort" not in shown, shown
+            assert all("never executed" in line for line in prefixes), shown
+            sorts = [line for line in plan if re.search(r"(^|->  )Sort \(", line)]
+            assert sorts and all("never executed" in line for line in sorts), shown
 
 
 # ---- the cells' medians through writes, folds, agents and long durations ----------------------
@@ -568,6 +578,8 @@ def test_cell_medians_through_writes_folds_agents_and_long_durations(
         periods = [
             Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC"),
             Filters(start=date(2026, 1, 10), end=date(2026, 3, 20), tz="Asia/Kathmandu"),
+            Filters(start=date(2026, 1, 10), end=date(2026, 3, 20), tz="UTC"),
+            Filters(start=date(2026, 2, 2), end=date(2026, 2, 2), tz="UTC"),
             Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC", agents=("planner",)),
             Filters(
                 start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC", agents=("planner", "reviewer"),

@@ -39,6 +39,8 @@ ROLLUP_TABLES = {
     "duration_days": "company_id, stage_id, day",
     "duration_day_prefix": "company_id, stage_id, day",
     "duration_month_prefix": "company_id, stage_id, month",
+    "venture_duration_days": "company_id, venture_id, stage_id, day",
+    "venture_day_prefix": "company_id, venture_id, stage_id, day",
 }
 FRAMES: dict[str, Callable[..., Any]] = {
     "kpis": queries.kpis,
@@ -395,6 +397,9 @@ def test_other_roles_cannot_write_or_rebuild(copy: tuple[mw.World, Engine, Engin
             "SELECT orchdash.rollup_rebuild()",
             "SELECT orchdash.rollup_fold()",
             "SELECT orchdash.rebuild_duration_prefixes(gen_random_uuid(), 1, current_date)",
+            "SELECT orchdash.rebuild_venture_prefixes(gen_random_uuid(), gen_random_uuid(), 1,"
+            " current_date)",
+            "DELETE FROM orchdash.venture_day_prefix",
             "SELECT orchdash.fold_if_due(1000000)",
             "DELETE FROM orchdash.metric_totals",
             "INSERT INTO orchdash.rollup_log DEFAULT VALUES",
