@@ -199,11 +199,10 @@ def _cell_medians(
     return pd.Series(merged["p50_s"].to_numpy(dtype="float64"), index=cells.index)
 
 
-def _stage_baselines(
-    groups: pd.DataFrame, percentiles: dict[int, list[float | None]]
-) -> pd.DataFrame:
+def _stage_baselines(groups: pd.DataFrame, medians: dict[int, list[float | None]]) -> pd.DataFrame:
     """Per stage, its figures over every row in view: the weighted rates summed back from the
-    groups of each venture (and of the rows without one), the median from the percentiles."""
+    groups of each venture (and of the rows without one), the median from ``medians`` (the
+    stage percentiles at 0.5 only)."""
     base = pd.DataFrame(index=pd.Index(sorted(set(groups["stage_id"])), name="stage_id"))
     for column, weight in (
         ("error_rate", "error_actions"),
@@ -213,8 +212,7 @@ def _stage_baselines(
         weights = groups[weight].groupby(groups["stage_id"]).sum()
         base[column] = (weighted / weights.where(weights > 0)).astype("float64")
     base["p50_s"] = [
-        math.nan if s not in percentiles or percentiles[s][2] is None else percentiles[s][2]
-        for s in base.index
+        math.nan if s not in medians or medians[s][0] is None else medians[s][0] for s in base.index
     ]
     return base
 
@@ -250,7 +248,7 @@ def venture_stage_health(
     with db.scoped(engine, scope.user_id):
         groups = venture_stages(engine, scope, every, _CELL_TOTALS, limit)
         groups["stage_id"] = groups["stage_id"].astype("int64")
-        base = _stage_baselines(groups, stage_percentiles(engine, scope, every))
+        base = _stage_baselines(groups, stage_percentiles(engine, scope, every, (0.5,)))
         cells = groups[groups["venture_id"].notna()].reset_index(drop=True)
         cells["p50_s"] = _cell_medians(engine, scope, f, cells, params)
     for column in ("p50_s", "error_rate", "handoff_efficiency"):

@@ -93,6 +93,7 @@ STAGE_DURATIONS: Columns = {
     **LOW,
 }
 _PERCENTILES = ("p10_s", "p25_s", "p50_s", "p75_s", "p90_s")
+PERCENTILE_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9)
 _VENTURE: Columns = {
     "bucket": "ts",
     "venture_id": "str",
@@ -332,13 +333,20 @@ def stage_durations(
     return _all_stages(totals, STAGE_DURATIONS)
 
 
-def stage_percentiles(engine: Engine, scope: Scope, f: Filters) -> dict[int, list[float | None]]:
-    """Per stage with measured durations, their p10, p25, p50, p75 and p90 in seconds (exactly
-    percentile_cont, through the duration rollups where they serve)."""
+def stage_percentiles(
+    engine: Engine,
+    scope: Scope,
+    f: Filters,
+    fractions: tuple[float, ...] = PERCENTILE_FRACTIONS,
+) -> dict[int, list[float | None]]:
+    """Per stage with measured durations, their percentiles at ``fractions`` (default p10, p25,
+    p50, p75 and p90) in seconds, in that order (exactly percentile_cont, through the duration
+    rollups where they serve). Fewer fractions read fewer bins."""
     params = sql_params(scope, f)
     if params is None:
         return {}
     params.update(periods.percentile_cells(f))
+    params["fractions"] = list(fractions)
     rows = fetch(engine, scope, "duration_percentiles", params)
     return {r.stage_id: r.percentiles for r in rows if r.percentiles is not None}
 

@@ -372,7 +372,7 @@ def test_exact_percentiles_read_one_bin_through_the_index_under_rls(
     f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC")
     params = sql_params(scope, f)
     assert params is not None
-    params |= periods.percentile_cells(f)
+    params |= periods.percentile_cells(f) | {"fractions": [0.1, 0.5, 0.9]}
     statement = sqlfiles.load("duration_percentiles")
     bound = {key: params[key] for key in statement._bindparams}
     with db.scoped(app, uid) as conn:

@@ -1,5 +1,6 @@
--- Per stage: how many durations the filters select, and their p10, p25, p50, p75 and p90 in
--- seconds, exactly as percentile_cont (linear interpolation) computes them over the raw rows.
+-- Per stage: how many durations the filters select, and their percentiles at :fractions (in
+-- order, 0..1) in seconds, exactly as percentile_cont (linear interpolation) computes them over
+-- the raw rows.
 --
 -- From the raw rows when the period is in another zone than the rollups' or ventures are chosen
 -- (the duration rollups have no venture), or when a duration of a year or more is among them.
@@ -17,7 +18,7 @@
 -- Both histograms add what changed since the last fold (orchdash.rollup_log, with its sign).
 -- percentile_cont's own formula then interpolates between the values at floor and
 -- ceil of p * (n - 1). Everything is read as the user, under RLS.
--- params: company_ids, venture_ids, stages, tz, start_ts, end_ts, first_day, last_day, month_lo, month_hi, edge_lo, edge_hi, edge_sign, agents, agents_all
+-- params: fractions, company_ids, venture_ids, stages, tz, start_ts, end_ts, first_day, last_day, month_lo, month_hi, edge_lo, edge_hi, edge_sign, agents, agents_all
 WITH setting AS MATERIALIZED (
     SELECT s.zone = CAST(:tz AS text) AND cardinality(CAST(:venture_ids AS uuid[])) = 0
         -- The rollups have no agents either.
@@ -60,13 +61,13 @@ gate AS MATERIALIZED (
 ),
 fractions AS (
     SELECT f.p, f.i
-    FROM unnest(ARRAY[0.1, 0.25, 0.5, 0.75, 0.9]::double precision[]) WITH ORDINALITY AS f(p, i)
+    FROM unnest(CAST(:fractions AS double precision[])) WITH ORDINALITY AS f(p, i)
 ),
 raw AS (
     SELECT
         m.stage_id,
         count(m.stage_duration) AS measured,
-        percentile_cont(ARRAY[0.1, 0.25, 0.5, 0.75, 0.9])
+        percentile_cont(CAST(:fractions AS double precision[]))
             WITHIN GROUP (ORDER BY CAST(extract(epoch FROM m.stage_duration) AS double precision))
             AS percentiles
     FROM orchestration_metrics AS m
@@ -273,7 +274,8 @@ binned AS (
         ) AS percentiles
     FROM cum AS t
     CROSS JOIN fractions AS f
-    -- Left joins: always five entries, even if a value went missing (it cannot under RLS).
+    -- Left joins: an entry for every fraction, even if a value went missing (it cannot under
+    -- RLS).
     LEFT JOIN at_rank AS lo
       ON lo.stage_id = t.stage_id
      AND lo.rank = CAST(floor(f.p * CAST(t.total - 1 AS double precision)) AS bigint)

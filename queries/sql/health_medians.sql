@@ -49,17 +49,24 @@ setting AS MATERIALIZED (
     SELECT (SELECT ordered FROM gate) AND s.zone = CAST(:tz AS text) AS binned
     FROM orchdash.rollup_settings AS s
 ),
--- What changed since the last fold in the period: per cell, its coarse bins, with their sign.
+-- What changed since the last fold in the period: per cell, its coarse bins (ascending) and
+-- their signed counts.
 logged AS MATERIALIZED (
-    SELECT l.company_id, l.venture_id, l.stage_id,
-           orchdash.coarse_bin(orchdash.duration_bin(l.stage_duration)) AS bin, sum(l.sign) AS n
-    FROM orchdash.log_facts AS l
-    WHERE (SELECT binned FROM setting)
-      AND l.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND l.day >= CAST(:first_day AS date) AND l.day <= CAST(:last_day AS date)
-      AND l.venture_id IS NOT NULL AND l.stage_id IS NOT NULL
-      AND l.stage_duration IS NOT NULL
-    GROUP BY 1, 2, 3, 4
+    SELECT x.company_id, x.venture_id, x.stage_id, array_agg(x.bin ORDER BY x.bin) AS bins,
+           array_agg(x.n ORDER BY x.bin) AS counts
+    FROM (
+        SELECT l.company_id, l.venture_id, l.stage_id,
+               orchdash.coarse_bin(orchdash.duration_bin(l.stage_duration)) AS bin,
+               CAST(sum(l.sign) AS bigint) AS n
+        FROM orchdash.log_facts AS l
+        WHERE (SELECT binned FROM setting)
+          AND l.company_id = ANY(CAST(:company_ids AS uuid[]))
+          AND l.day >= CAST(:first_day AS date) AND l.day <= CAST(:last_day AS date)
+          AND l.venture_id IS NOT NULL AND l.stage_id IS NOT NULL
+          AND l.stage_duration IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+    ) AS x
+    GROUP BY 1, 2, 3
 )
 SELECT
     CAST(c.company_id AS text) AS company_id,
@@ -67,40 +74,32 @@ SELECT
     c.stage_id,
     CASE WHEN c.n % 2 = 1 THEN v.lo ELSE v.lo + (v.hi - v.lo) * 0.5 END AS p50_s
 FROM cells AS c
--- Binned: the bin's floor and how many durations of the period lie below it. Otherwise from
--- the shortest: bin -871 starts at -178,000,000 years, below every duration of the period (any
--- of a year or more would have closed the gate).
+LEFT JOIN logged AS l
+  ON l.company_id = c.company_id AND l.venture_id = c.venture_id AND l.stage_id = c.stage_id
+-- Binned: the bin's floor and how many durations of the period lie below it (middle_bin walks
+-- the cell's two arrays and the log). Otherwise from the shortest: bin -871 starts at
+-- -178,000,000 years, below every duration of the period (any of a year or more would have
+-- closed the gate).
 CROSS JOIN LATERAL (
-    (
-        SELECT y.bin, y.below
-        FROM (
-            SELECT x.bin, sum(sum(x.n)) OVER (ORDER BY x.bin) - sum(x.n) AS below,
-                   sum(sum(x.n)) OVER (ORDER BY x.bin) AS upto
-            FROM (
-                SELECT p.base + e.i::integer - 1 AS bin, e.n * b.sign AS n
-                FROM (VALUES (CAST(:last_day AS date), 1), (CAST(:first_day AS date) - 1, -1))
-                    AS b(upto, sign)
-                CROSS JOIN LATERAL (
-                    SELECT p.base, p.counts FROM orchdash.venture_day_prefix AS p
-                    WHERE p.company_id = c.company_id AND p.venture_id = c.venture_id
-                      AND p.stage_id = c.stage_id AND p.day <= b.upto
-                    ORDER BY p.day DESC
-                    LIMIT 1
-                ) AS p
-                CROSS JOIN LATERAL unnest(p.counts) WITH ORDINALITY AS e(n, i)
-                WHERE e.n <> 0
-                UNION ALL
-                SELECT l.bin, l.n
-                FROM logged AS l
-                WHERE l.company_id = c.company_id AND l.venture_id = c.venture_id
-                  AND l.stage_id = c.stage_id
-            ) AS x
-            GROUP BY x.bin
-        ) AS y
-        WHERE (SELECT binned FROM setting) AND y.upto > (c.n - 1) / 2
-        ORDER BY y.bin
-        LIMIT 1
-    )
+    SELECT k.bin, k.below
+    FROM (
+        SELECT
+            (SELECT p FROM orchdash.venture_day_prefix AS p
+             WHERE p.company_id = c.company_id AND p.venture_id = c.venture_id
+               AND p.stage_id = c.stage_id AND p.day <= CAST(:last_day AS date)
+             ORDER BY p.day DESC
+             LIMIT 1) AS hi,
+            (SELECT p FROM orchdash.venture_day_prefix AS p
+             WHERE p.company_id = c.company_id AND p.venture_id = c.venture_id
+               AND p.stage_id = c.stage_id AND p.day < CAST(:first_day AS date)
+             ORDER BY p.day DESC
+             LIMIT 1) AS lo
+        OFFSET 0  -- each array read once, not once per use
+    ) AS a
+    CROSS JOIN LATERAL orchdash.middle_bin(
+        (a.hi).base, (a.hi).counts, (a.lo).base, (a.lo).counts, l.bins, l.counts, (c.n - 1) / 2
+    ) AS k
+    WHERE (SELECT binned FROM setting)
     UNION ALL
     SELECT -871, 0
     WHERE NOT (SELECT binned FROM setting)
