@@ -11,10 +11,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 Kind = Literal["int", "Int64", "float", "str", "ts", "bool", "object"]
 Columns = Mapping[str, Kind]
+_NUMPY = {"int": "int64", "float": "float64", "bool": "bool"}
 
 
 def typed(records: Iterable[Mapping[Any, Any]], columns: Columns, tz: str) -> pd.DataFrame:
@@ -29,13 +31,26 @@ def empty(columns: Columns, tz: str) -> pd.DataFrame:
     return typed([], columns, tz)
 
 
+def conform(frame: pd.DataFrame, columns: Columns, tz: str) -> pd.DataFrame:
+    """:func:`typed` of a frame's own columns, column by column (numbers stay arrays)."""
+    out: dict[str, pd.Series] = {}
+    for name, kind in columns.items():
+        values = frame[name]
+        if kind in _NUMPY and not (kind == "int" and values.isna().any()):
+            out[name] = pd.Series(values.to_numpy(dtype=_NUMPY[kind]))
+        else:
+            out[name] = series(values.tolist(), kind, tz)
+    return pd.DataFrame(out)
+
+
 def series(values: Sequence[Any], kind: Kind, tz: str) -> pd.Series:
     if kind == "int":
         return pd.Series(values, dtype="int64")
     if kind == "Int64":
         return pd.Series(pd.array(values, dtype="Int64"))
     if kind == "float":
-        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+        # numpy turns None into NaN and Decimal into float.
+        return pd.Series(np.array(values, dtype="float64"), dtype="float64")
     if kind == "str":
         return pd.Series([None if _missing(v) else str(v) for v in values], dtype="str")
     if kind == "ts":

@@ -33,7 +33,7 @@ from queries.confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
 from queries.confidence import default_threshold, valid_threshold
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id
-from queries.frames import Columns, empty, typed
+from queries.frames import Columns, conform, empty, typed
 from queries.metrics import (
     _valid_limit,
     fetch,
@@ -264,7 +264,7 @@ def venture_stage_health(
     if f.venture_ids:
         cells = cells[cells["venture_id"].isin(f.venture_ids)]
     cells = cells.sort_values(["company", "venture", "venture_id", "stage_id"], ignore_index=True)
-    return typed(cells[list(CELLS)].to_dict("records"), CELLS, f.tz)
+    return conform(cells, CELLS, f.tz)
 
 
 def worse_by(value: Any, reference: Any, measure: str) -> float:
