@@ -2,8 +2,9 @@
 
 The rollups (migration 0004) hold sums per local day and per local month of the rollup zone, and
 cumulative duration histograms per day and per month boundary. A period of ``Filters`` is a run
-of whole local days, so it is exactly a set of such cells; reading months instead of their days
-makes an all-time page read some twenty rows per venture and stage instead of five hundred.
+of whole local days, so it is exactly a signed set of such cells (months, plus or minus a few
+days); reading months instead of their days makes an all-time page read some twenty rows per
+venture and stage instead of five hundred.
 Everything here is pure date arithmetic on local dates; the SQL decides whether the filter's
 zone is the rollup zone.
 """
@@ -27,33 +28,39 @@ def next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def cover(first: date, last: date, months: bool) -> Iterator[tuple[str, date, date]]:
-    """``(span, lo, hi)`` cells, half-open in days, that cover ``[first, last]`` exactly once:
-    the whole months inside (when ``months``), and the days before and after them."""
+def cover(first: date, last: date, months: bool) -> Iterator[tuple[str, date, date, int]]:
+    """``(span, lo, hi, sign)`` cells, half-open in days, whose signed sum is ``[first, last]``
+    exactly: the whole months between the month boundaries nearest to the period's ends (when
+    ``months``), plus the days between each end and its boundary, added where they lie inside
+    the period and subtracted where they lie outside. Nearest boundaries keep the day cells to
+    half a month at each end (none at an end that is today: its month's later days are empty)."""
     after = last + DAY
-    lo = first if first.day == 1 else next_month(first)
-    hi = month_start(after)
+    lo, hi = nearest_boundary(first), nearest_boundary(after)
     if not months or lo >= hi:
-        yield "day", first, after
+        yield "day", first, after, 1
         return
     if first < lo:
-        yield "day", first, lo
-    yield "month", lo, hi
+        yield "day", first, lo, 1
+    elif lo < first:
+        yield "day", lo, first, -1
+    yield "month", lo, hi, 1
     if hi < after:
-        yield "day", hi, after
+        yield "day", hi, after, 1
+    elif after < hi:
+        yield "day", after, hi, -1
 
 
 def total_cells(f: Filters, previous: bool, months: bool) -> dict[str, Any]:
-    """The parameters of totals.sql that name its rollup cells and its range of days."""
-    periods = [f.previous(), f] if previous else [f]
-    cells = [cell for p in periods for cell in cover(p.start, p.end, months)]
+    """The parameters of totals.sql that name its rollup cells, each with its sign and whether
+    it counts for the current period or the previous one."""
+    periods = [(f.previous(), False), (f, True)] if previous else [(f, True)]
+    cells = [(*cell, current) for p, current in periods for cell in cover(p.start, p.end, months)]
     return {
-        "cell_span": [span for span, _, _ in cells],
-        "cell_lo": [lo for _, lo, _ in cells],
-        "cell_hi": [hi for _, _, hi in cells],
-        "first_day": periods[0].start,
-        "start_day": f.start,
-        "end_day": f.end + DAY,
+        "cell_span": [c[0] for c in cells],
+        "cell_lo": [c[1] for c in cells],
+        "cell_hi": [c[2] for c in cells],
+        "cell_sign": [c[3] for c in cells],
+        "cell_current": [c[4] for c in cells],
     }
 
 
@@ -65,18 +72,12 @@ def nearest_boundary(day: date) -> date:
 
 def percentile_cells(f: Filters) -> dict[str, Any]:
     """The parameters of duration_percentiles.sql: the period's days, the month boundaries
-    nearest to its ends, and the signed ranges of days between them and the period's ends."""
-    after = f.end + DAY
-    month_lo, month_hi = nearest_boundary(f.start), nearest_boundary(after)
-    edges: list[tuple[date, date, int]] = []
-    if month_lo >= month_hi:
-        month_lo = month_hi = f.start
-        edges.append((f.start, after, 1))
-    else:
-        if f.start != month_lo:
-            edges.append((f.start, month_lo, 1) if f.start < month_lo else (month_lo, f.start, -1))
-        if after != month_hi:
-            edges.append((month_hi, after, 1) if month_hi < after else (after, month_hi, -1))
+    nearest to its ends, and the signed ranges of days between them and the period's ends
+    (the cells of :func:`cover`)."""
+    cells = list(cover(f.start, f.end, months=True))
+    month = [(lo, hi) for span, lo, hi, _ in cells if span == "month"]
+    month_lo, month_hi = month[0] if month else (f.start, f.start)
+    edges = [(lo, hi, sign) for span, lo, hi, sign in cells if span == "day"]
     return {
         "first_day": f.start,
         "last_day": f.end,

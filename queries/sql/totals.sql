@@ -6,9 +6,10 @@
 -- The numbers are built from additive sums (orchdash.metric_facts defines them per row), so
 -- that they may come from either source below and still be exact:
 --  * the rollups (orchdash.metric_totals), when :tz is the rollup zone: the cells the caller
---    lists (:cell_span, :cell_lo, :cell_hi: whole local months and days that cover
---    [first_day, end_day) once), plus what changed since their last fold (orchdash.rollup_log,
---    each change with its sign);
+--    lists (:cell_span, :cell_lo, :cell_hi: whole local months and days, each added or
+--    subtracted by :cell_sign and counted for the current period or the previous one by
+--    :cell_current, whose signed sum is each period once), plus what changed since their last
+--    fold (orchdash.rollup_log, each change with its sign);
 --  * the raw rows, in any other zone.
 -- The by_* flags are bound booleans: with a constant flag the planner folds each CASE away;
 -- the unused source is skipped at run time (a one-time filter on the rollup zone).
@@ -19,7 +20,7 @@
 -- low-confidence rows carry: data_quality_score or confidence_score below :threshold (a missing
 -- score is not low). The rollups count them at the stored threshold (migration 0006): they serve
 -- only when :threshold is that one, or NULL (the caller wants no low_*; they come out 0 raw).
--- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, start_day, cell_span, cell_lo, cell_hi, threshold, agents, agents_all
+-- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, cell_span, cell_lo, cell_hi, cell_sign, cell_current, threshold, agents, agents_all
 WITH setting AS MATERIALIZED (
     SELECT s.zone = CAST(:tz AS text)
         -- The rollups have no agents: with agents chosen, the raw rows answer.
@@ -108,21 +109,26 @@ parts AS (
     -- (company, grouping, span, days) per company and cell: a period's months are never looked
     -- for among all the company's days (at ten million rows 30 times more rows than months).
     SELECT
-        t.day >= CAST(:start_day AS date),
+        c.current,
         CASE WHEN CAST(:by_bucket AS boolean)
             THEN date_trunc(CAST(:grain AS text), t.day::timestamp) AT TIME ZONE CAST(:tz AS text)
         END,
         CASE WHEN CAST(:by_venture AS boolean) THEN t.company_id END,
         CASE WHEN CAST(:by_venture AS boolean) THEN t.venture_id END,
         CASE WHEN CAST(:by_stage AS boolean) THEN t.stage_id END,
-        t.rows, t.actions, t.successes, t.failures, t.error_num, t.error_actions, t.handoff_num,
-        t.handoff_actions, t.durations, t.duration_sum, t.interventions, t.approvals,
-        t.rejections, t.compute_cost, t.api_calls, t.quality_sum, t.quality_n,
-        t.confidence_sum, t.confidence_n, t.cost_n, t.response_sum, t.response_n, t.low_rows,
-        t.low_actions, t.low_durations, t.low_error_actions, t.low_handoff_actions
+        c.sign * t.rows, c.sign * t.actions, c.sign * t.successes, c.sign * t.failures,
+        c.sign * t.error_num, c.sign * t.error_actions, c.sign * t.handoff_num,
+        c.sign * t.handoff_actions, c.sign * t.durations, c.sign * t.duration_sum,
+        c.sign * t.interventions, c.sign * t.approvals, c.sign * t.rejections,
+        c.sign * t.compute_cost, c.sign * t.api_calls, c.sign * t.quality_sum,
+        c.sign * t.quality_n, c.sign * t.confidence_sum, c.sign * t.confidence_n,
+        c.sign * t.cost_n, c.sign * t.response_sum, c.sign * t.response_n, c.sign * t.low_rows,
+        c.sign * t.low_actions, c.sign * t.low_durations, c.sign * t.low_error_actions,
+        c.sign * t.low_handoff_actions
     FROM unnest(CAST(:company_ids AS uuid[])) AS k(company_id)
     CROSS JOIN unnest(CAST(:cell_span AS text[]), CAST(:cell_lo AS date[]),
-                      CAST(:cell_hi AS date[])) AS c(span, lo, hi)
+                      CAST(:cell_hi AS date[]), CAST(:cell_sign AS integer[]),
+                      CAST(:cell_current AS boolean[])) AS c(span, lo, hi, sign, current)
     CROSS JOIN LATERAL (
         SELECT t.*
         FROM orchdash.metric_totals AS t
