@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Row
 
 Kind = Literal["int", "Int64", "float", "str", "ts", "bool", "object"]
 Columns = Mapping[str, Kind]
@@ -24,6 +25,16 @@ def typed(records: Iterable[Mapping[Any, Any]], columns: Columns, tz: str) -> pd
     rows = list(records)
     return pd.DataFrame(
         {name: series([r[name] for r in rows], kind, tz) for name, kind in columns.items()}
+    )
+
+
+def from_rows(rows: Sequence[Row[Any]], columns: Columns, tz: str) -> pd.DataFrame:
+    """:func:`typed` of result rows, transposed once instead of read row by row."""
+    if not rows:
+        return empty(columns, tz)
+    by_name = dict(zip(rows[0]._fields, zip(*rows, strict=True), strict=True))
+    return pd.DataFrame(
+        {name: series(list(by_name[name]), kind, tz) for name, kind in columns.items()}
     )
 
 
@@ -52,6 +63,8 @@ def series(values: Sequence[Any], kind: Kind, tz: str) -> pd.Series:
         # numpy turns None into NaN and Decimal into float.
         return pd.Series(np.array(values, dtype="float64"), dtype="float64")
     if kind == "str":
+        if all(type(v) is str or v is None for v in values):  # as the database sends them
+            return pd.Series(values, dtype="str")
         return pd.Series([None if _missing(v) else str(v) for v in values], dtype="str")
     if kind == "ts":
         stamps = pd.to_datetime(pd.Series(values, dtype=object), utc=True)

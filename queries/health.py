@@ -33,7 +33,7 @@ from queries.confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
 from queries.confidence import default_threshold, valid_threshold
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id
-from queries.frames import Columns, conform, empty, typed
+from queries.frames import Columns, conform, empty
 from queries.metrics import (
     _valid_limit,
     fetch,
@@ -55,7 +55,6 @@ _CELL_TOTALS = (
     " error_rate error_actions low_error_actions handoff_efficiency handoff_actions"
     " low_handoff_actions"
 ).split()
-_MEDIANS: Columns = {"company_id": "str", "venture_id": "str", "stage_id": "int", "p50_s": "float"}
 CELLS: Columns = {
     "company_id": "str",
     "company": "str",
@@ -173,30 +172,26 @@ def _cell_medians(
     if measured.empty:
         return pd.Series(math.nan, index=cells.index, dtype="float64")
     fetch(engine, scope, "custom_plans", {})
-    found = typed(
-        [
-            dict(r._mapping)
-            for r in fetch(
-                engine,
-                scope,
-                "health_medians",
-                params
-                | {
-                    "first_day": f.start,
-                    "last_day": f.end,
-                    "cell_companies": list(measured["company_id"]),
-                    "cell_ventures": list(measured["venture_id"]),
-                    "cell_stages": [int(s) for s in measured["stage_id"]],
-                    "cell_measured": [int(n) for n in measured["measured"]],
-                },
-            )
-        ],
-        _MEDIANS,
-        f.tz,
+    rows = fetch(
+        engine,
+        scope,
+        "health_medians",
+        params
+        | {
+            "first_day": f.start,
+            "last_day": f.end,
+            "cell_companies": list(measured["company_id"]),
+            "cell_ventures": list(measured["venture_id"]),
+            "cell_stages": [int(s) for s in measured["stage_id"]],
+            "cell_measured": [int(n) for n in measured["measured"]],
+        },
     )
-    keys = ["company_id", "venture_id", "stage_id"]
-    merged = cells[keys].merge(found, on=keys, how="left")
-    return pd.Series(merged["p50_s"].to_numpy(dtype="float64"), index=cells.index)
+    found = {(r.company_id, r.venture_id, r.stage_id): r.p50_s for r in rows}
+    medians = [
+        found.get((c, v, int(s)))
+        for c, v, s in zip(cells["company_id"], cells["venture_id"], cells["stage_id"], strict=True)
+    ]
+    return pd.Series(np.array(medians, dtype="float64"), index=cells.index)
 
 
 def _stage_baselines(groups: pd.DataFrame, medians: dict[int, list[float | None]]) -> pd.DataFrame:
@@ -392,7 +387,7 @@ def venture_changes(
     if sql_params(scope, f) is None:
         return empty(CHANGES, f.tz)
     # The totals of both periods per venture, from the rollups where they serve.
-    raw = venture_periods(engine, scope, f)[list(_CHANGE_SQL)]
+    raw = venture_periods(engine, scope, f, keep=_CHANGE_SQL)
     keys = ["company_id", "venture_id"]
     now = raw[raw["is_current"]]
     before = raw[~raw["is_current"]][keys + ["actions", *CHANGE_MEASURES]]
@@ -403,10 +398,11 @@ def venture_changes(
     for m in CHANGE_MEASURES:
         both[f"worse_{m}"] = _worse(both[m], both[f"prev_{m}"], m).astype("float64")
         both[f"z_{m}"] = robust_z(both[f"worse_{m}"].where(both["eligible"])).astype("float64")
-    records = both.to_dict("records")
-    for r in records:
-        r["score"], r["measure"], r["reason"] = _reason(r, minimum)
-    frame = typed(records, CHANGES, f.tz)
+    reasons = [_reason(r, minimum) for r in both.to_dict("records")]
+    both["score"] = [score for score, _, _ in reasons]
+    both["measure"] = [measure for _, measure, _ in reasons]
+    both["reason"] = [reason for _, _, reason in reasons]
+    frame = conform(both, CHANGES, f.tz)
     if f.venture_ids:
         frame = frame[frame["venture_id"].isin(f.venture_ids)]
     return frame.sort_values(

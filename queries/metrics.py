@@ -25,7 +25,7 @@ from queries import config, db, periods, sqlfiles
 from queries.confidence import threshold_or_default
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id, valid_ids, valid_timezone
-from queries.frames import Columns, empty, typed
+from queries.frames import Columns, empty, from_rows, typed
 
 STAGE_IDS = range(1, 41)
 
@@ -242,15 +242,20 @@ def _totals(
     # Whole months serve every grouping but buckets of days and weeks, which months cut across.
     months = not by_bucket or f.grain == "month"
     params.update(periods.total_cells(f, previous, months))
-    return typed(_records(fetch(engine, scope, "totals", params)), columns, f.tz)
+    return from_rows(fetch(engine, scope, "totals", params), columns, f.tz)
 
 
-def venture_periods(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
+def venture_periods(
+    engine: Engine, scope: Scope, f: Filters, keep: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Per company and venture (rows without a venture left out), the totals of the period and
     of the previous one of equal length (``is_current``), whatever ventures ``f`` chooses: the
-    columns of totals.sql, among them ``cost_per_success`` (recorded costs over successes) and
-    ``response_s`` (mean agent response time in seconds). For the "What changed" ranking."""
-    totals = _totals(engine, scope, replace(f, venture_ids=()), by_venture=True, previous=True)
+    columns of totals.sql (or those in ``keep``), among them ``cost_per_success`` (recorded
+    costs over successes) and ``response_s`` (mean agent response time in seconds). For the
+    "What changed" ranking."""
+    totals = _totals(
+        engine, scope, replace(f, venture_ids=()), by_venture=True, previous=True, keep=keep
+    )
     return totals[totals["venture_id"].notna()].reset_index(drop=True)
 
 
