@@ -132,33 +132,35 @@ def _share(low: pd.Series, base: pd.Series) -> pd.Series:
 
 def _peer_median(cells: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
     """For each cell, the median of ``column`` over the *other* ventures at the same stage, and
-    how many of them have a value. Per stage one sort: the others of a cell are the stage's
-    sorted values without the cell's own (any one of equal values: they are alike)."""
+    how many of them have a value. One sort by stage and value: the others of a cell are its
+    stage's sorted values without the cell's own."""
     values = cells[column].to_numpy(dtype="float64")
-    stages = cells["stage_id"].to_numpy()
-    medians = np.full(len(cells), math.nan)
-    counts = np.zeros(len(cells), dtype="int64")
-    for stage in np.unique(stages):
-        at = np.flatnonzero(stages == stage)
-        own = values[at]
-        ordered = np.sort(own[~np.isnan(own)])
-        n = len(ordered)
-        # A cell without a value has all n as others; one with a value the other n - 1, and
-        # others[k] is ordered[k], or ordered[k + 1] from the cell's own position on.
-        has = ~np.isnan(own)
-        m = np.where(has, n - 1, n)
-        mine = np.where(has, np.searchsorted(ordered, np.nan_to_num(own)), n)
-        lo, hi = (m - 1) // 2, m // 2
-        ok = m > 0
-        pick_lo = np.where(ok, lo + (lo >= mine), 0)
-        pick_hi = np.where(ok, hi + (hi >= mine), 0)
-        if n:
-            middle = (ordered[np.minimum(pick_lo, n - 1)] + ordered[np.minimum(pick_hi, n - 1)]) / 2
-            medians[at] = np.where(ok, middle, math.nan)
-        counts[at] = m
+    if not len(values):
+        return pd.Series(dtype="float64"), pd.Series(dtype="int64")
+    _, group = np.unique(cells["stage_id"].to_numpy(), return_inverse=True)
+    has = ~np.isnan(values)
+    known = np.flatnonzero(has)
+    order = known[np.lexsort((values[known], group[known]))]
+    ordered = values[order]  # the stages one after another, each ascending
+    per_stage = np.bincount(group[known], minlength=int(group.max()) + 1)
+    start = np.concatenate(([0], np.cumsum(per_stage)[:-1]))[group]
+    n = per_stage[group]
+    # A cell with a value has n - 1 others, and others[k] is the stage's k-th value, or the
+    # (k + 1)-th from the cell's own position on; a cell without one has all n as others.
+    mine = n.copy()
+    mine[order] = np.arange(len(order)) - start[order]
+    m = np.where(has, n - 1, n)
+    lo, hi = (m - 1) // 2, m // 2
+    ok = m > 0
+    medians = np.full(len(values), math.nan)
+    if len(ordered):
+        last = len(ordered) - 1
+        at_lo = np.minimum(start + np.where(ok, lo + (lo >= mine), 0), last)
+        at_hi = np.minimum(start + np.where(ok, hi + (hi >= mine), 0), last)
+        medians = np.where(ok, (ordered[at_lo] + ordered[at_hi]) / 2, math.nan)
     return (
         pd.Series(medians, index=cells.index, dtype="float64"),
-        pd.Series(counts, index=cells.index, dtype="int64"),
+        pd.Series(m, index=cells.index, dtype="int64"),
     )
 
 
