@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_agent
-from queries.frames import Columns, empty, typed
+from queries.frames import Columns, empty, from_rows
 from queries.metrics import fetch
 
 AGENT_ACTIVITY: Columns = {
@@ -67,5 +67,5 @@ def agent_activity(engine: Engine, scope: Scope, f: Filters) -> pd.DataFrame:
     # Whole local days: what the agent rollup keeps (it serves when f.tz is its zone).
     params.update(start_day=f.start, end_day=f.end)
     rows = fetch(engine, scope, "agent_activity", params)
-    frame = typed([dict(r._mapping) for r in rows], AGENT_ACTIVITY, f.tz)
+    frame = from_rows(rows, AGENT_ACTIVITY, f.tz)
     return frame.sort_values("agent", ignore_index=True)

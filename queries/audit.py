@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from queries import config, db, sqlfiles
 from queries.filters import Filters, Scope, valid_id
-from queries.frames import Columns, empty, typed
+from queries.frames import Columns, from_rows
 from queries.metrics import _valid_limit, fetch
 
 Action = Literal["export", "export_incomplete", "refused"]
@@ -153,6 +153,4 @@ def my_exports(engine: Engine, scope: Scope, limit: int = 50) -> pd.DataFrame:
         engine, scope, "audit_mine", {"user_id": scope.user_id, "row_limit": _valid_limit(limit)}
     )
     tz = config.timezone_name()
-    if not rows:
-        return empty(MY_EXPORTS, tz)
-    return typed([dict(r._mapping) for r in rows], MY_EXPORTS, tz)
+    return from_rows(rows, MY_EXPORTS, tz)

@@ -169,10 +169,6 @@ def fetch(engine: Engine, scope: Scope, name: str, params: dict[str, Any]) -> li
         return list(conn.execute(statement, bound))
 
 
-def _records(rows: list[Row[Any]]) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in rows]
-
-
 def scope_for_user(engine: Engine, user_id: str) -> Scope:
     """The user's scope: the companies they have ACTIVE access to, read under RLS as the user."""
     scope = Scope(user_id=valid_id(user_id, "users"))
@@ -186,7 +182,7 @@ def companies(engine: Engine, scope: Scope) -> pd.DataFrame:
     if not scope.company_ids:
         return empty(COMPANIES, tz)
     rows = fetch(engine, scope, "companies", {"company_ids": list(scope.company_ids)})
-    return typed(_records(rows), COMPANIES, tz)
+    return from_rows(rows, COMPANIES, tz)
 
 
 def ventures(engine: Engine, scope: Scope, company_ids: Any = ()) -> pd.DataFrame:
@@ -197,7 +193,7 @@ def ventures(engine: Engine, scope: Scope, company_ids: Any = ()) -> pd.DataFram
     if not chosen:
         return empty(VENTURES, tz)
     rows = fetch(engine, scope, "ventures", {"company_ids": list(chosen)})
-    return typed(_records(rows), VENTURES, tz)
+    return from_rows(rows, VENTURES, tz)
 
 
 def data_range(
@@ -493,7 +489,7 @@ def metric_rows(engine: Engine, scope: Scope, f: Filters, limit: int | None = No
     if params is None:
         return empty(METRIC_ROWS, f.tz)
     rows = fetch(engine, scope, "metric_rows", params | {"row_limit": row_limit})
-    return typed(_records(rows), METRIC_ROWS, f.tz)
+    return from_rows(rows, METRIC_ROWS, f.tz)
 
 
 def count_rows(engine: Engine, scope: Scope, f: Filters) -> int:
