@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Any
+from contextvars import ContextVar, copy_context
+from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, text
+import psycopg.sql
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
@@ -165,10 +169,27 @@ def scoped(engine: Engine, user_id: str, *, timeout_ms: int | None = None) -> It
         with translated_errors():
             yield held[2]
         return
+    with _transaction(engine, user_id, timeout_ms) as conn:
+        yield conn
+
+
+@contextmanager
+def _transaction(
+    engine: Engine,
+    user_id: str,
+    timeout_ms: int | None,
+    *,
+    via: Engine | None = None,
+    snapshot: str | None = None,
+) -> Iterator[Connection]:
+    """The transaction of ``scoped()``, on a connection of ``via`` (default ``engine``) and in
+    an exported ``snapshot`` if given; ``scoped()`` calls of ``engine`` inside it join it."""
     claims = json.dumps({"sub": user_id, "role": TENANT_ROLE})
     timeout = config.statement_timeout_ms() if timeout_ms is None else timeout_ms
-    with translated_errors(), engine.connect() as conn, conn.begin():
+    with translated_errors(), (via or engine).connect() as conn, conn.begin():
         conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        if snapshot is not None:
+            _import_snapshot(conn, snapshot)
         conn.execute(
             text(
                 "SELECT set_config('statement_timeout', :timeout, true),"
@@ -184,6 +205,83 @@ def scoped(engine: Engine, user_id: str, *, timeout_ms: int | None = None) -> It
             yield conn
         finally:
             _open_scope.reset(token)
+
+
+# ---- reads side by side ----------------------------------------------------------------------
+# One page's reads that do not depend on each other can use the machine's other core: a second
+# connection imports the snapshot of the caller's transaction, so both read the same data. Each
+# engine gets a small pool of its own for them, and a read that finds it in use runs in the
+# caller's transaction instead: a side read never waits for a connection that a caller holds
+# while it waits for that side read.
+_SIDE_CONNECTIONS = 2
+_side_engines: weakref.WeakKeyDictionary[Engine, tuple[Engine, threading.BoundedSemaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+_side_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="orchdash-beside")
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
+T = TypeVar("T")
+
+
+def beside(read: Callable[[], T]) -> Callable[[], T]:
+    """Start ``read`` on a second connection, in the snapshot of the open ``scoped()``
+    transaction, as the same user; answer a function that waits for its result (and raises its
+    error). Call that function before the transaction ends. Without a free side connection,
+    ``read`` runs when its result is asked for, in the caller's transaction."""
+    held = _open_scope.get()
+    if held is None:
+        raise RuntimeError("beside() reads in the snapshot of an open scoped() transaction")
+    engine, user_id, conn = held
+    side, slots = _side_of(engine)
+    if not slots.acquire(blocking=False):
+        return read
+    try:
+        with translated_errors():
+            snapshot = str(conn.execute(text("SELECT pg_export_snapshot()")).scalar_one())
+        future = _side_threads.submit(
+            copy_context().run, _read_beside, side, engine, user_id, snapshot, read
+        )
+    except BaseException:
+        slots.release()
+        raise
+    future.add_done_callback(lambda _: slots.release())
+    return future.result
+
+
+def _read_beside(
+    side: Engine, engine: Engine, user_id: str, snapshot: str, read: Callable[[], T]
+) -> T:
+    with _transaction(engine, user_id, None, via=side, snapshot=snapshot):
+        return read()
+
+
+def _side_of(engine: Engine) -> tuple[Engine, threading.BoundedSemaphore]:
+    with _lock:
+        found = _side_engines.get(engine)
+        if found is None:
+            side = make_engine(
+                engine.url.render_as_string(hide_password=False),
+                pool_size=_SIDE_CONNECTIONS,
+                max_overflow=0,
+            )
+            found = _side_engines[engine] = (side, threading.BoundedSemaphore(_SIDE_CONNECTIONS))
+            event.listen(engine, "engine_disposed", _dispose_side)
+        return found
+
+
+def _dispose_side(engine: Engine) -> None:
+    with _lock:
+        found = _side_engines.pop(engine, None)
+    if found is not None:
+        found[0].dispose()
+
+
+def _import_snapshot(conn: Connection, snapshot: str) -> None:
+    if not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    # SET takes no bound parameters: the id, checked against PostgreSQL's form above, is quoted
+    # by the driver.
+    statement = psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(psycopg.sql.Literal(snapshot))
+    conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
 
 
 @contextmanager

@@ -33,13 +33,13 @@ from queries.confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
 from queries.confidence import default_threshold, valid_threshold
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id
-from queries.frames import Columns, conform, empty
+from queries.frames import Columns, conform, empty, typed
 from queries.metrics import (
     _valid_limit,
     fetch,
     metric_rows,
     stage_percentiles,
-    venture_periods,
+    venture_period_rows,
     venture_stages,
 )
 
@@ -48,6 +48,8 @@ MEASURES = ("duration", "error_rate", "handoff_efficiency")
 DEFAULT_MIN_ACTIONS = 200
 # MAD of a normal distribution is 0.6745 sigma: this makes the robust spread a sigma.
 _MAD_TO_SIGMA = 1.4826
+# From this many cells with durations on, their medians are read in two halves side by side.
+_SPLIT_MEDIANS = 100
 
 # The totals of a cell (totals.sql, from the rollups where they serve).
 _CELL_TOTALS = (
@@ -83,20 +85,6 @@ VALUE_COLUMN = {
     "handoff_efficiency": "handoff_efficiency",
 }
 
-_CHANGE_SQL: Columns = {
-    "is_current": "bool",
-    "company_id": "str",
-    "venture_id": "str",
-    "rows": "int",
-    "actions": "int",
-    "successes": "int",
-    "error_rate": "float",
-    "handoff_efficiency": "float",
-    "cost_per_success": "float",
-    "response_s": "float",
-    "company": "str",
-    "venture": "str",
-}
 # The ranking's measures: (column, how its deterioration is computed, words for the reason).
 CHANGE_MEASURES = ("error_rate", "handoff_efficiency", "cost_per_success", "response_s")
 CHANGES: Columns = {
@@ -169,10 +157,27 @@ def _cell_medians(
 ) -> pd.Series:
     """The median stage duration of each cell (NaN where none was measured): the middle of
     the cell's ``measured`` durations, found in the venture histograms and read in order from
-    its bin (health_medians.sql)."""
+    its bin (health_medians.sql). Many cells are read in two halves side by side."""
     measured = cells[cells["measured"] > 0]
     if measured.empty:
         return pd.Series(math.nan, index=cells.index, dtype="float64")
+    halves = [measured]
+    if len(measured) >= _SPLIT_MEDIANS:
+        halves = [measured.iloc[0::2], measured.iloc[1::2]]
+        other = db.beside(lambda: _medians_of(engine, scope, f, halves[1], params))
+    found = _medians_of(engine, scope, f, halves[0], params)
+    if len(halves) == 2:
+        found |= other()
+    medians = [
+        found.get((c, v, int(s)))
+        for c, v, s in zip(cells["company_id"], cells["venture_id"], cells["stage_id"], strict=True)
+    ]
+    return pd.Series(np.array(medians, dtype="float64"), index=cells.index)
+
+
+def _medians_of(
+    engine: Engine, scope: Scope, f: Filters, cells: pd.DataFrame, params: dict[str, Any]
+) -> dict[tuple[str, str, int], float | None]:
     fetch(engine, scope, "custom_plans", {})
     rows = fetch(
         engine,
@@ -182,18 +187,13 @@ def _cell_medians(
         | {
             "first_day": f.start,
             "last_day": f.end,
-            "cell_companies": list(measured["company_id"]),
-            "cell_ventures": list(measured["venture_id"]),
-            "cell_stages": [int(s) for s in measured["stage_id"]],
-            "cell_measured": [int(n) for n in measured["measured"]],
+            "cell_companies": list(cells["company_id"]),
+            "cell_ventures": list(cells["venture_id"]),
+            "cell_stages": [int(s) for s in cells["stage_id"]],
+            "cell_measured": [int(n) for n in cells["measured"]],
         },
     )
-    found = {(r.company_id, r.venture_id, r.stage_id): r.p50_s for r in rows}
-    medians = [
-        found.get((c, v, int(s)))
-        for c, v, s in zip(cells["company_id"], cells["venture_id"], cells["stage_id"], strict=True)
-    ]
-    return pd.Series(np.array(medians, dtype="float64"), index=cells.index)
+    return {(r.company_id, r.venture_id, r.stage_id): r.p50_s for r in rows}
 
 
 def _stage_baselines(groups: pd.DataFrame, medians: dict[int, list[float | None]]) -> pd.DataFrame:
@@ -241,13 +241,15 @@ def venture_stage_health(
     # The venture choice narrows the cells shown, never what they are compared with.
     every = replace(f, venture_ids=())
     # One snapshot for the counts and the medians at their middle rank: a row committed between
-    # the two reads would shift the rank.
+    # the two reads would shift the rank. The baselines' medians, which need neither, are read
+    # meanwhile on a second connection in the same snapshot.
     with db.scoped(engine, scope.user_id):
+        baseline_medians = db.beside(lambda: stage_percentiles(engine, scope, every, (0.5,)))
         groups = venture_stages(engine, scope, every, _CELL_TOTALS, limit)
         groups["stage_id"] = groups["stage_id"].astype("int64")
-        base = _stage_baselines(groups, stage_percentiles(engine, scope, every, (0.5,)))
         cells = groups[groups["venture_id"].notna()].reset_index(drop=True)
         cells["p50_s"] = _cell_medians(engine, scope, f, cells, params)
+        base = _stage_baselines(groups, baseline_medians())
     for column in ("p50_s", "error_rate", "handoff_efficiency"):
         cells[f"base_{column}"] = cells["stage_id"].map(base[column]).astype("float64")
         cells[f"peer_{column}"], counts = _peer_median(cells, column)
@@ -323,26 +325,31 @@ def cell_rows(
 # ---- "What changed" ----------------------------------------------------------------------------
 
 
-def _worse(now: pd.Series, before: pd.Series, measure: str) -> pd.Series:
+def _worse(now: float, before: float, measure: str) -> float:
     if measure == "error_rate":
         return 100.0 * (now - before)  # points of percent
     if measure == "handoff_efficiency":
         return before - now  # points of percent, lower is worse
-    return (now - before) / before.where(before > 0) * 100.0  # per cent more cost or time
+    return (now - before) / before * 100.0 if before > 0 else math.nan  # per cent more
 
 
 def robust_z(values: pd.Series) -> pd.Series:
     """``(value - median) / spread`` with spread = 1.4826 x MAD (a sigma for normal data), or
     the standard deviation when the MAD is 0, or all zeros when both are; NaN stays NaN."""
-    known = values.dropna()
-    if known.empty:
-        return values * math.nan
-    center = float(known.median())
-    spread = _MAD_TO_SIGMA * float((known - center).abs().median())
+    z = _robust_z(values.to_numpy(dtype="float64"))
+    return pd.Series(z, index=values.index, dtype="float64")
+
+
+def _robust_z(values: np.ndarray) -> np.ndarray:
+    known = values[~np.isnan(values)]
+    if not len(known):
+        return np.full(len(values), math.nan)
+    center = float(np.median(known))
+    spread = _MAD_TO_SIGMA * float(np.median(np.abs(known - center)))
     if not spread > 0:
-        spread = float(known.std(ddof=0))
+        spread = float(np.std(known))
     if not spread > 0:
-        return values.where(values.isna(), 0.0)
+        return np.where(np.isnan(values), math.nan, 0.0)
     return (values - center) / spread
 
 
@@ -388,28 +395,41 @@ def venture_changes(
     minimum = _valid_min_actions(min_actions)
     if sql_params(scope, f) is None:
         return empty(CHANGES, f.tz)
-    # The totals of both periods per venture, from the rollups where they serve.
-    raw = venture_periods(engine, scope, f, keep=_CHANGE_SQL)
-    keys = ["company_id", "venture_id"]
-    now = raw[raw["is_current"]]
-    before = raw[~raw["is_current"]][keys + ["actions", *CHANGE_MEASURES]]
-    both = now.merge(before, on=keys, how="left", suffixes=("", "_prev"))
-    both = both.rename(columns={f"{m}_prev": f"prev_{m}" for m in [*CHANGE_MEASURES, "actions"]})
-    both["prev_actions"] = both["prev_actions"].fillna(0).astype("int64")
-    both["eligible"] = (both["actions"] >= minimum) & (both["prev_actions"] >= minimum)
+    # The totals of both periods per venture, from the rollups where they serve; a few hundred
+    # ventures at most, so plain records (a frame per step cost more than the figures).
+    rows = venture_period_rows(engine, scope, f)
+    before = {(r.company_id, r.venture_id): r for r in rows if not r.is_current}
+    changes = [
+        _change(r, before.get((r.company_id, r.venture_id)), minimum) for r in rows if r.is_current
+    ]
     for m in CHANGE_MEASURES:
-        both[f"worse_{m}"] = _worse(both[m], both[f"prev_{m}"], m).astype("float64")
-        both[f"z_{m}"] = robust_z(both[f"worse_{m}"].where(both["eligible"])).astype("float64")
-    reasons = [_reason(r, minimum) for r in both.to_dict("records")]
-    both["score"] = [score for score, _, _ in reasons]
-    both["measure"] = [measure for _, measure, _ in reasons]
-    both["reason"] = [reason for _, _, reason in reasons]
-    frame = conform(both, CHANGES, f.tz)
+        worse = np.array([c[f"worse_{m}"] if c["eligible"] else math.nan for c in changes])
+        for c, z in zip(changes, _robust_z(worse), strict=True):
+            c[f"z_{m}"] = float(z)
+    for c in changes:
+        c["score"], c["measure"], c["reason"] = _reason(c, minimum)
     if f.venture_ids:
-        frame = frame[frame["venture_id"].isin(f.venture_ids)]
-    return frame.sort_values(
-        ["score", "actions", "venture", "venture_id"],
-        ascending=[False, False, True, True],
-        na_position="last",
-        ignore_index=True,
-    )
+        changes = [c for c in changes if c["venture_id"] in f.venture_ids]
+    changes.sort(key=lambda c: (c["venture"] is None, c["venture"] or "", c["venture_id"]))
+    changes.sort(key=lambda c: c["actions"], reverse=True)
+    changes.sort(key=lambda c: math.inf if math.isnan(c["score"]) else -c["score"])
+    return typed(changes, CHANGES, f.tz)
+
+
+def _change(row: Any, before: Any, minimum: int) -> dict[str, Any]:
+    """A venture's figures of both periods and how much worse each measure got."""
+    change: dict[str, Any] = {
+        "venture_id": str(row.venture_id),
+        "venture": row.venture,
+        "company_id": str(row.company_id),
+        "company": row.company,
+        "actions": int(row.actions),
+        "prev_actions": int(before.actions) if before is not None else 0,
+    }
+    change["eligible"] = change["actions"] >= minimum and change["prev_actions"] >= minimum
+    for m in CHANGE_MEASURES:
+        now = _float(getattr(row, m))
+        prev = _float(getattr(before, m)) if before is not None else math.nan
+        change[m], change[f"prev_{m}"] = now, prev
+        change[f"worse_{m}"] = _worse(now, prev, m)
+    return change

@@ -216,21 +216,33 @@ def _totals(
     scope: Scope,
     f: Filters,
     *,
+    keep: Iterable[str] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """totals.sql as a frame of the columns ``keep`` (all by default): a page of ten thousand
+    groups pays for the columns it shows only. ``options``: those of :func:`_total_rows`."""
+    columns = _TOTALS if keep is None else {name: _TOTALS[name] for name in keep}
+    rows = _total_rows(engine, scope, f, **options)
+    return from_rows(rows, columns, f.tz) if rows is not None else empty(columns, f.tz)
+
+
+def _total_rows(
+    engine: Engine,
+    scope: Scope,
+    f: Filters,
+    *,
     by_bucket: bool = False,
     by_venture: bool = False,
     by_stage: bool = False,
     previous: bool = False,
-    keep: Iterable[str] | None = None,
     threshold: float | None = None,
-) -> pd.DataFrame:
-    """totals.sql as a frame of the columns ``keep`` (all by default): a page of ten thousand
-    groups pays for the columns it shows only. ``threshold``: the low-confidence threshold of
-    the ``low_*`` columns; None when they are not wanted (then they are not to be trusted, and
-    any rollup threshold serves)."""
-    columns = _TOTALS if keep is None else {name: _TOTALS[name] for name in keep}
+) -> list[Row[Any]] | None:
+    """totals.sql's rows (None when the scope and the filters share no company). ``threshold``:
+    the low-confidence threshold of the ``low_*`` columns; None when they are not wanted (then
+    they are not to be trusted, and any rollup threshold serves)."""
     params = sql_params(scope, f)
     if params is None:
-        return empty(columns, f.tz)
+        return None
     if previous:
         params["prev_start_ts"] = f.previous().bounds()[0]
     params.update(by_bucket=by_bucket, by_venture=by_venture, by_stage=by_stage)
@@ -238,21 +250,18 @@ def _totals(
     # Whole months serve every grouping but buckets of days and weeks, which months cut across.
     months = not by_bucket or f.grain == "month"
     params.update(periods.total_cells(f, previous, months))
-    return from_rows(fetch(engine, scope, "totals", params), columns, f.tz)
+    return fetch(engine, scope, "totals", params)
 
 
-def venture_periods(
-    engine: Engine, scope: Scope, f: Filters, keep: Iterable[str] | None = None
-) -> pd.DataFrame:
+def venture_period_rows(engine: Engine, scope: Scope, f: Filters) -> list[Row[Any]]:
     """Per company and venture (rows without a venture left out), the totals of the period and
     of the previous one of equal length (``is_current``), whatever ventures ``f`` chooses: the
-    columns of totals.sql (or those in ``keep``), among them ``cost_per_success`` (recorded
-    costs over successes) and ``response_s`` (mean agent response time in seconds). For the
-    "What changed" ranking."""
-    totals = _totals(
-        engine, scope, replace(f, venture_ids=()), by_venture=True, previous=True, keep=keep
-    )
-    return totals[totals["venture_id"].notna()].reset_index(drop=True)
+    rows of totals.sql, among their columns ``cost_per_success`` (recorded costs over
+    successes) and ``response_s`` (mean agent response time in seconds). For the "What changed"
+    ranking."""
+    every = replace(f, venture_ids=())
+    rows = _total_rows(engine, scope, every, by_venture=True, previous=True)
+    return [r for r in rows or () if r.venture_id is not None]
 
 
 def _one_row(frame: pd.DataFrame, prefix: str = "") -> dict[str, Any]:

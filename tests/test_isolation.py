@@ -10,6 +10,7 @@ figures computed from the raw rows.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -277,6 +278,28 @@ def test_an_unreachable_server_is_data_unavailable(world: mw.World) -> None:
         nowhere.dispose()
 
 
+def _insert_marked(owner: Engine, company_id: str, mark: str) -> None:
+    """One row at noon of the world's last day, committed, with ``mark`` as its metadata."""
+    noon = datetime.combine(mw.LAST_DAY, time(12), tzinfo=UTC)
+    with owner.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO orchestration_metrics"
+                " (company_id, stage_id, action_count, recorded_at, metadata)"
+                " VALUES (:c, 3, 1, :t, CAST(:mark AS jsonb))"
+            ),
+            {"c": company_id, "t": noon, "mark": mark},
+        )
+
+
+def _delete_marked(owner: Engine, mark: str) -> None:
+    with owner.begin() as conn:
+        conn.execute(
+            text("DELETE FROM orchestration_metrics WHERE metadata = CAST(:mark AS jsonb)"),
+            {"mark": mark},
+        )
+
+
 def test_reads_inside_one_scoped_transaction_share_one_snapshot(
     app: Engine, owner: Engine, world: mw.World
 ) -> None:
@@ -285,26 +308,82 @@ def test_reads_inside_one_scoped_transaction_share_one_snapshot(
     uid = world.users["single"]
     scope = queries.scope_for_user(app, uid)
     f = Filters(start=mw.LAST_DAY, end=mw.LAST_DAY, tz="UTC")
-    noon = datetime.combine(mw.LAST_DAY, time(12), tzinfo=UTC)
     mark = '{"test": "snapshot"}'
     try:
         with db.scoped(app, uid):
             before = queries.count_rows(app, scope, f)
-            with owner.begin() as conn:
-                conn.execute(
-                    text(
-                        "INSERT INTO orchestration_metrics"
-                        " (company_id, stage_id, action_count, recorded_at, metadata)"
-                        " VALUES (:c, 3, 1, :t, CAST(:mark AS jsonb))"
-                    ),
-                    {"c": scope.company_ids[0], "t": noon, "mark": mark},
-                )
+            _insert_marked(owner, scope.company_ids[0], mark)
             assert queries.count_rows(app, scope, f) == before
         assert queries.count_rows(app, scope, f) == before + 1
     finally:
-        with owner.begin() as conn:
-            conn.execute(
-                text("DELETE FROM orchestration_metrics WHERE metadata = CAST(:mark AS jsonb)"),
-                {"mark": mark},
-            )
+        _delete_marked(owner, mark)
     assert queries.count_rows(app, scope, f) == before
+
+
+def _session(app: Engine, uid: str) -> tuple[int, str, str, int]:
+    """Who reads, and where: the backend, the role, the JWT subject, the companies seen."""
+    with db.scoped(app, uid) as conn:
+        row = conn.execute(
+            text(
+                "SELECT pg_backend_pid(), current_user,"
+                " current_setting('request.jwt.claim.sub', true),"
+                " (SELECT count(DISTINCT company_id) FROM orchestration_metrics)"
+            )
+        ).one()
+    return int(row[0]), str(row[1]), str(row[2]), int(row[3])
+
+
+def test_a_read_beside_shares_the_snapshot_user_and_scope_on_another_connection(
+    app: Engine, owner: Engine, world: mw.World
+) -> None:
+    """Venture health reads its baselines on a second connection while the cells are read:
+    the same snapshot, the same user under RLS, a different backend."""
+    uid = world.users["single"]
+    scope = queries.scope_for_user(app, uid)
+    f = Filters(start=mw.LAST_DAY, end=mw.LAST_DAY, tz="UTC")
+    mark = '{"test": "beside"}'
+    try:
+        with db.scoped(app, uid):
+            here = _session(app, uid)
+            before = queries.count_rows(app, scope, f)
+            _insert_marked(owner, scope.company_ids[0], mark)
+            counted = db.beside(lambda: queries.count_rows(app, scope, f))
+            there = db.beside(lambda: _session(app, uid))()
+            assert counted() == before
+        assert there[0] != here[0]
+        assert there[1:] == here[1:] == ("authenticated", uid, len(scope.company_ids))
+        assert queries.count_rows(app, scope, f) == before + 1
+    finally:
+        _delete_marked(owner, mark)
+
+
+def test_without_a_free_side_connection_a_read_runs_in_the_callers_transaction(
+    app: Engine, world: mw.World
+) -> None:
+    uid = world.users["multi"]
+    gate = threading.Event()
+
+    def held() -> int:
+        assert gate.wait(30)
+        return _session(app, uid)[0]
+
+    with db.scoped(app, uid):
+        here = _session(app, uid)[0]
+        busy = [db.beside(held) for _ in range(2)]
+        assert db.beside(lambda: _session(app, uid)[0])() == here
+        gate.set()
+        assert here not in {answer() for answer in busy}
+
+
+def test_a_read_beside_raises_its_error_to_the_caller(
+    app: Engine, world: mw.World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def slow() -> None:
+        with db.scoped(app, world.users["multi"]) as conn:
+            conn.execute(text("SELECT pg_sleep(5)"))
+
+    with pytest.raises(RuntimeError):
+        db.beside(slow)  # only inside a scoped transaction, whose snapshot it reads
+    monkeypatch.setenv("ORCHDASH_STATEMENT_TIMEOUT_MS", "50")
+    with pytest.raises(QueryTimeout), db.scoped(app, world.users["multi"]):
+        db.beside(slow)()
