@@ -73,6 +73,12 @@ _TOTALS: Columns = {
     "company": "str",
     "venture": "str",
 }
+# The columns of totals.sql that need only the sums it carries without all_sums.
+_NARROW = frozenset(
+    "is_current bucket company_id venture_id stage_id company venture rows actions error_rate"
+    " handoff_efficiency measured error_actions handoff_actions low_durations low_error_actions"
+    " low_handoff_actions low_duration_share".split()
+)
 KPIS: Columns = {
     **MEASURES,
     **LOW,
@@ -222,7 +228,7 @@ def _totals(
     """totals.sql as a frame of the columns ``keep`` (all by default): a page of ten thousand
     groups pays for the columns it shows only. ``options``: those of :func:`_total_rows`."""
     columns = _TOTALS if keep is None else {name: _TOTALS[name] for name in keep}
-    rows = _total_rows(engine, scope, f, **options)
+    rows = _total_rows(engine, scope, f, all_sums=not _NARROW.issuperset(columns), **options)
     return from_rows(rows, columns, f.tz) if rows is not None else empty(columns, f.tz)
 
 
@@ -236,10 +242,12 @@ def _total_rows(
     by_stage: bool = False,
     previous: bool = False,
     threshold: float | None = None,
+    all_sums: bool = True,
 ) -> list[Row[Any]] | None:
     """totals.sql's rows (None when the scope and the filters share no company). ``threshold``:
     the low-confidence threshold of the ``low_*`` columns; None when they are not wanted (then
-    they are not to be trusted, and any rollup threshold serves)."""
+    they are not to be trusted, and any rollup threshold serves). Without ``all_sums`` only the
+    columns in ``_NARROW`` are right."""
     params = sql_params(scope, f)
     if params is None:
         return None
@@ -247,6 +255,7 @@ def _total_rows(
         params["prev_start_ts"] = f.previous().bounds()[0]
     params.update(by_bucket=by_bucket, by_venture=by_venture, by_stage=by_stage)
     params["threshold"] = threshold
+    params["all_sums"] = all_sums
     # Whole months serve every grouping but buckets of days and weeks, which months cut across.
     months = not by_bucket or f.grain == "month"
     params.update(periods.total_cells(f, previous, months))
