@@ -208,16 +208,16 @@ def _transaction(
 
 
 # ---- reads side by side ----------------------------------------------------------------------
-# One page's reads that do not depend on each other can use the machine's other core: a second
+# One page's reads that do not depend on each other can use the machine's other cores: a side
 # connection imports the snapshot of the caller's transaction, so both read the same data. Each
 # engine gets a small pool of its own for them, and a read that finds it in use runs in the
 # caller's transaction instead: a side read never waits for a connection that a caller holds
 # while it waits for that side read.
-_SIDE_CONNECTIONS = 2
+SIDE_CONNECTIONS = 3
 _side_engines: weakref.WeakKeyDictionary[Engine, tuple[Engine, threading.BoundedSemaphore]] = (
     weakref.WeakKeyDictionary()
 )
-_side_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="orchdash-beside")
+_side_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="orchdash-beside")
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
 T = TypeVar("T")
 
@@ -260,10 +260,10 @@ def _side_of(engine: Engine) -> tuple[Engine, threading.BoundedSemaphore]:
         if found is None:
             side = make_engine(
                 engine.url.render_as_string(hide_password=False),
-                pool_size=_SIDE_CONNECTIONS,
+                pool_size=SIDE_CONNECTIONS,
                 max_overflow=0,
             )
-            found = _side_engines[engine] = (side, threading.BoundedSemaphore(_SIDE_CONNECTIONS))
+            found = _side_engines[engine] = (side, threading.BoundedSemaphore(SIDE_CONNECTIONS))
             event.listen(engine, "engine_disposed", _dispose_side)
         return found
 

@@ -21,7 +21,9 @@ shown, never the baselines, peers or spread they are compared with.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -114,8 +116,9 @@ def _valid_min_actions(value: Any) -> int:
 # ---- the heatmap and the peer benchmark -----------------------------------------------------
 
 
-def _share(low: pd.Series, base: pd.Series) -> pd.Series:
-    return (low / base.where(base > 0)).astype("float64")
+def _share(low: np.ndarray, base: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(base > 0, low / base, math.nan)
 
 
 def _peer_median(cells: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
@@ -154,25 +157,24 @@ def _peer_median(cells: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series
 
 def _cell_medians(
     engine: Engine, scope: Scope, f: Filters, cells: pd.DataFrame, params: dict[str, Any]
-) -> pd.Series:
-    """The median stage duration of each cell (NaN where none was measured): the middle of
-    the cell's ``measured`` durations, found in the venture histograms and read in order from
-    its bin (health_medians.sql). Many cells are read in two halves side by side."""
+) -> Callable[[], np.ndarray]:
+    """Start reading the median stage duration of each cell (NaN where none was measured): the
+    middle of the cell's ``measured`` durations, found in the venture histograms and read in
+    order from its bin (health_medians.sql); answer a function that waits for them. They are
+    read beside the caller, many cells in two halves side by side."""
     measured = cells[cells["measured"] > 0]
-    if measured.empty:
-        return pd.Series(math.nan, index=cells.index, dtype="float64")
-    halves = [measured]
-    if len(measured) >= _SPLIT_MEDIANS:
-        halves = [measured.iloc[0::2], measured.iloc[1::2]]
-        other = db.beside(lambda: _medians_of(engine, scope, f, halves[1], params))
-    found = _medians_of(engine, scope, f, halves[0], params)
-    if len(halves) == 2:
-        found |= other()
-    medians = [
-        found.get((c, v, int(s)))
-        for c, v, s in zip(cells["company_id"], cells["venture_id"], cells["stage_id"], strict=True)
-    ]
-    return pd.Series(np.array(medians, dtype="float64"), index=cells.index)
+    step = 2 if len(measured) >= _SPLIT_MEDIANS else 1
+    parts = [measured.iloc[i::step] for i in range(step) if len(measured)]
+    reads = [db.beside(partial(_medians_of, engine, scope, f, part, params)) for part in parts]
+
+    def medians() -> np.ndarray:
+        found: dict[tuple[str, str, int], float | None] = {}
+        for read in reads:
+            found |= read()
+        keys = zip(cells["company_id"], cells["venture_id"], cells["stage_id"], strict=True)
+        return np.array([found.get((c, v, int(s))) for c, v, s in keys], dtype="float64")
+
+    return medians
 
 
 def _medians_of(
@@ -196,22 +198,27 @@ def _medians_of(
     return {(r.company_id, r.venture_id, r.stage_id): r.p50_s for r in rows}
 
 
-def _stage_baselines(groups: pd.DataFrame, medians: dict[int, list[float | None]]) -> pd.DataFrame:
-    """Per stage, its figures over every row in view: the weighted rates summed back from the
-    groups of each venture (and of the rows without one), the median from ``medians`` (the
-    stage percentiles at 0.5 only)."""
-    base = pd.DataFrame(index=pd.Index(sorted(set(groups["stage_id"])), name="stage_id"))
+def _stage_rates(groups: pd.DataFrame, stage_of: np.ndarray) -> dict[str, np.ndarray]:
+    """Per stage (``stage_of``: each group's index into the sorted distinct stages), its
+    weighted rates over every row in view, summed back from the groups of each venture (and of
+    the rows without one)."""
+    rates: dict[str, np.ndarray] = {}
     for column, weight in (
         ("error_rate", "error_actions"),
         ("handoff_efficiency", "handoff_actions"),
     ):
-        weighted = (groups[column].fillna(0.0) * groups[weight]).groupby(groups["stage_id"]).sum()
-        weights = groups[weight].groupby(groups["stage_id"]).sum()
-        base[column] = (weighted / weights.where(weights > 0)).astype("float64")
-    base["p50_s"] = [
-        math.nan if s not in medians or medians[s][0] is None else medians[s][0] for s in base.index
-    ]
-    return base
+        weights = groups[weight].to_numpy(dtype="float64")
+        values = np.nan_to_num(groups[column].to_numpy(dtype="float64"))
+        rates[column] = _share(
+            np.bincount(stage_of, weights=values * weights), np.bincount(stage_of, weights=weights)
+        )
+    return rates
+
+
+def _stage_medians(stages: np.ndarray, medians: dict[int, list[float | None]]) -> np.ndarray:
+    """Per stage, its median from ``medians`` (the stage percentiles at 0.5 only)."""
+    found = [medians.get(int(s), [None])[0] for s in stages]
+    return np.array([math.nan if m is None else m for m in found], dtype="float64")
 
 
 def venture_stage_health(
@@ -241,25 +248,35 @@ def venture_stage_health(
     # The venture choice narrows the cells shown, never what they are compared with.
     every = replace(f, venture_ids=())
     # One snapshot for the counts and the medians at their middle rank: a row committed between
-    # the two reads would shift the rank. The baselines' medians, which need neither, are read
-    # meanwhile on a second connection in the same snapshot.
+    # the two reads would shift the rank. The medians (the stages' from the start, the cells'
+    # once their counts are known) are read on side connections in that snapshot (db.beside),
+    # while this thread reads the counts and computes the rates.
     with db.scoped(engine, scope.user_id):
         baseline_medians = db.beside(lambda: stage_percentiles(engine, scope, every, (0.5,)))
         groups = venture_stages(engine, scope, every, _CELL_TOTALS, limit)
-        groups["stage_id"] = groups["stage_id"].astype("int64")
-        cells = groups[groups["venture_id"].notna()].reset_index(drop=True)
-        cells["p50_s"] = _cell_medians(engine, scope, f, cells, params)
-        base = _stage_baselines(groups, baseline_medians())
-    for column in ("p50_s", "error_rate", "handoff_efficiency"):
-        cells[f"base_{column}"] = cells["stage_id"].map(base[column]).astype("float64")
-        cells[f"peer_{column}"], counts = _peer_median(cells, column)
-        if column == "p50_s":
-            cells["peers"] = counts
-    cells["low_share_duration"] = _share(cells["low_durations"], cells["measured"])
-    cells["low_share_error_rate"] = _share(cells["low_error_actions"], cells["error_actions"])
-    cells["low_share_handoff_efficiency"] = _share(
-        cells["low_handoff_actions"], cells["handoff_actions"]
-    )
+        stages, stage_of = np.unique(
+            groups["stage_id"].to_numpy(dtype="int64"), return_inverse=True
+        )
+        is_cell = groups["venture_id"].notna().to_numpy()
+        cell_stage = stage_of[is_cell]
+        cells = groups[is_cell].reset_index(drop=True)
+        cells["stage_id"] = cells["stage_id"].astype("int64")
+        cell_medians = _cell_medians(engine, scope, f, cells, params)
+        # The rates' figures while the medians are read.
+        for measure, low, weight in (
+            ("duration", "low_durations", "measured"),
+            ("error_rate", "low_error_actions", "error_actions"),
+            ("handoff_efficiency", "low_handoff_actions", "handoff_actions"),
+        ):
+            cells[f"low_share_{measure}"] = _share(
+                cells[low].to_numpy(dtype="float64"), cells[weight].to_numpy(dtype="float64")
+            )
+        for column, rate in _stage_rates(groups, stage_of).items():
+            cells[f"base_{column}"] = rate[cell_stage]
+            cells[f"peer_{column}"], _ = _peer_median(cells, column)
+        cells["p50_s"] = cell_medians()
+        cells["base_p50_s"] = _stage_medians(stages, baseline_medians())[cell_stage]
+    cells["peer_p50_s"], cells["peers"] = _peer_median(cells, "p50_s")
     if f.venture_ids:
         cells = cells[cells["venture_id"].isin(f.venture_ids)]
     cells = cells.sort_values(["company", "venture", "venture_id", "stage_id"], ignore_index=True)

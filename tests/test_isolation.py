@@ -369,7 +369,7 @@ def test_without_a_free_side_connection_a_read_runs_in_the_callers_transaction(
 
     with db.scoped(app, uid):
         here = _session(app, uid)[0]
-        busy = [db.beside(held) for _ in range(2)]
+        busy = [db.beside(held) for _ in range(db.SIDE_CONNECTIONS)]
         assert db.beside(lambda: _session(app, uid)[0])() == here
         gate.set()
         assert here not in {answer() for answer in busy}
