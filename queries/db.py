@@ -213,7 +213,7 @@ def _transaction(
 # engine gets a small pool of its own for them, and a read that finds it in use runs in the
 # caller's transaction instead: a side read never waits for a connection that a caller holds
 # while it waits for that side read.
-SIDE_CONNECTIONS = 3
+SIDE_CONNECTIONS = 2
 _side_engines: weakref.WeakKeyDictionary[Engine, tuple[Engine, threading.BoundedSemaphore]] = (
     weakref.WeakKeyDictionary()
 )

@@ -21,9 +21,10 @@ shown, never the baselines, peers or spread they are compared with.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -155,26 +156,15 @@ def _peer_median(cells: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series
     )
 
 
-def _cell_medians(
-    engine: Engine, scope: Scope, f: Filters, cells: pd.DataFrame, params: dict[str, Any]
-) -> Callable[[], np.ndarray]:
-    """Start reading the median stage duration of each cell (NaN where none was measured): the
-    middle of the cell's ``measured`` durations, found in the venture histograms and read in
-    order from its bin (health_medians.sql); answer a function that waits for them. They are
-    read beside the caller, many cells in two halves side by side."""
-    measured = cells[cells["measured"] > 0]
-    step = 2 if len(measured) >= _SPLIT_MEDIANS else 1
-    parts = [measured.iloc[i::step] for i in range(step) if len(measured)]
-    reads = [db.beside(partial(_medians_of, engine, scope, f, part, params)) for part in parts]
+def _measured(cells: pd.DataFrame, part: int) -> pd.DataFrame:
+    """Every other cell with measured durations: the cells' medians are read in two halves,
+    one by the caller and one beside it."""
+    return cells[cells["measured"] > 0].iloc[part::2]
 
-    def medians() -> np.ndarray:
-        found: dict[tuple[str, str, int], float | None] = {}
-        for read in reads:
-            found |= read()
-        keys = zip(cells["company_id"], cells["venture_id"], cells["stage_id"], strict=True)
-        return np.array([found.get((c, v, int(s))) for c, v, s in keys], dtype="float64")
 
-    return medians
+def _keyed(cells: pd.DataFrame, found: dict[tuple[str, str, int], float | None]) -> np.ndarray:
+    keys = zip(cells["company_id"], cells["venture_id"], cells["stage_id"], strict=True)
+    return np.array([found.get((c, v, int(s))) for c, v, s in keys], dtype="float64")
 
 
 def _medians_of(
@@ -196,6 +186,16 @@ def _medians_of(
         },
     )
     return {(r.company_id, r.venture_id, r.stage_id): r.p50_s for r in rows}
+
+
+@contextmanager
+def _settled(future: Future[Any]) -> Iterator[None]:
+    """A side read waiting for ``future`` ends even when the caller fails before setting it."""
+    try:
+        yield
+    finally:
+        if not future.done():
+            future.set_exception(RuntimeError("Venture health stopped before its cells"))
 
 
 def _stage_rates(groups: pd.DataFrame, stage_of: np.ndarray) -> dict[str, np.ndarray]:
@@ -248,11 +248,19 @@ def venture_stage_health(
     # The venture choice narrows the cells shown, never what they are compared with.
     every = replace(f, venture_ids=())
     # One snapshot for the counts and the medians at their middle rank: a row committed between
-    # the two reads would shift the rank. The medians (the stages' from the start, the cells'
-    # once their counts are known) are read on side connections in that snapshot (db.beside),
-    # while this thread reads the counts and computes the rates.
-    with db.scoped(engine, scope.user_id):
-        baseline_medians = db.beside(lambda: stage_percentiles(engine, scope, every, (0.5,)))
+    # the two reads would shift the rank. A side connection in that snapshot (db.beside) reads
+    # the stages' medians while this one counts the cells, then each reads half the cells'
+    # medians: one side connection, not one per read, as a new backend costs more than a read.
+    known: Future[pd.DataFrame] = Future()
+
+    def beside_the_caller() -> tuple[dict[int, list[float | None]], dict[Any, float | None]]:
+        # On one side connection: the stages' medians, then half the cells' once counted.
+        baselines = stage_percentiles(engine, scope, every, (0.5,))
+        half = _measured(known.result(), 1)
+        return baselines, _medians_of(engine, scope, f, half, params) if len(half) else {}
+
+    with db.scoped(engine, scope.user_id), _settled(known):
+        side = db.beside(beside_the_caller)
         groups = venture_stages(engine, scope, every, _CELL_TOTALS, limit)
         stages, stage_of = np.unique(
             groups["stage_id"].to_numpy(dtype="int64"), return_inverse=True
@@ -261,8 +269,7 @@ def venture_stage_health(
         cell_stage = stage_of[is_cell]
         cells = groups[is_cell].reset_index(drop=True)
         cells["stage_id"] = cells["stage_id"].astype("int64")
-        cell_medians = _cell_medians(engine, scope, f, cells, params)
-        # The rates' figures while the medians are read.
+        known.set_result(cells)
         for measure, low, weight in (
             ("duration", "low_durations", "measured"),
             ("error_rate", "low_error_actions", "error_actions"),
@@ -274,8 +281,11 @@ def venture_stage_health(
         for column, rate in _stage_rates(groups, stage_of).items():
             cells[f"base_{column}"] = rate[cell_stage]
             cells[f"peer_{column}"], _ = _peer_median(cells, column)
-        cells["p50_s"] = cell_medians()
-        cells["base_p50_s"] = _stage_medians(stages, baseline_medians())[cell_stage]
+        half = _measured(cells, 0)
+        found = _medians_of(engine, scope, f, half, params) if len(half) else {}
+        baselines, other_half = side()
+        cells["p50_s"] = _keyed(cells, found | other_half)
+        cells["base_p50_s"] = _stage_medians(stages, baselines)[cell_stage]
     cells["peer_p50_s"], cells["peers"] = _peer_median(cells, "p50_s")
     if f.venture_ids:
         cells = cells[cells["venture_id"].isin(f.venture_ids)]
