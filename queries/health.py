@@ -60,6 +60,7 @@ _CELL_TOTALS = (
     " error_rate error_actions low_error_actions handoff_efficiency handoff_actions"
     " low_handoff_actions"
 ).split()
+_CELL_KEYS = ("company_id", "venture_id", "stage_id")
 CELLS: Columns = {
     "company_id": "str",
     "company": "str",
@@ -156,14 +157,16 @@ def _peer_median(cells: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series
     )
 
 
-def _measured(cells: pd.DataFrame, part: int) -> pd.DataFrame:
-    """Every other cell with measured durations: the cells' medians are read in two halves,
-    one by the caller and one beside it."""
-    return cells[cells["measured"] > 0].iloc[part::2]
+def _measured(cells: pd.DataFrame, beside: bool) -> pd.DataFrame:
+    """The cells with measured durations that the caller reads the medians of (two in three),
+    or the side connection (every third: it reads the stages' medians first)."""
+    measured = cells[cells["measured"] > 0]
+    third = np.arange(len(measured)) % 3 == 2
+    return measured[third if beside else ~third]
 
 
 def _keyed(cells: pd.DataFrame, found: dict[tuple[str, str, int], float | None]) -> np.ndarray:
-    keys = zip(cells["company_id"], cells["venture_id"], cells["stage_id"], strict=True)
+    keys = zip(*(cells[key] for key in _CELL_KEYS), strict=True)
     return np.array([found.get((c, v, int(s))) for c, v, s in keys], dtype="float64")
 
 
@@ -249,15 +252,15 @@ def venture_stage_health(
     every = replace(f, venture_ids=())
     # One snapshot for the counts and the medians at their middle rank: a row committed between
     # the two reads would shift the rank. A side connection in that snapshot (db.beside) reads
-    # the stages' medians while this one counts the cells, then each reads half the cells'
+    # the stages' medians while this one counts the cells, then each reads part of the cells'
     # medians: one side connection, not one per read, as a new backend costs more than a read.
     known: Future[pd.DataFrame] = Future()
 
     def beside_the_caller() -> tuple[dict[int, list[float | None]], dict[Any, float | None]]:
-        # On one side connection: the stages' medians, then half the cells' once counted.
+        # On one side connection: the stages' medians, then a third of the cells' once counted.
         baselines = stage_percentiles(engine, scope, every, (0.5,))
-        half = _measured(known.result(), 1)
-        return baselines, _medians_of(engine, scope, f, half, params) if len(half) else {}
+        part = _measured(known.result(), beside=True)
+        return baselines, _medians_of(engine, scope, f, part, params) if len(part) else {}
 
     with db.scoped(engine, scope.user_id), _settled(known):
         side = db.beside(beside_the_caller)
@@ -269,7 +272,8 @@ def venture_stage_health(
         cell_stage = stage_of[is_cell]
         cells = groups[is_cell].reset_index(drop=True)
         cells["stage_id"] = cells["stage_id"].astype("int64")
-        known.set_result(cells)
+        # A copy: this thread goes on adding columns to cells.
+        known.set_result(cells[[*_CELL_KEYS, "measured"]].copy())
         for measure, low, weight in (
             ("duration", "low_durations", "measured"),
             ("error_rate", "low_error_actions", "error_actions"),
@@ -281,10 +285,10 @@ def venture_stage_health(
         for column, rate in _stage_rates(groups, stage_of).items():
             cells[f"base_{column}"] = rate[cell_stage]
             cells[f"peer_{column}"], _ = _peer_median(cells, column)
-        half = _measured(cells, 0)
-        found = _medians_of(engine, scope, f, half, params) if len(half) else {}
-        baselines, other_half = side()
-        cells["p50_s"] = _keyed(cells, found | other_half)
+        part = _measured(cells, beside=False)
+        found = _medians_of(engine, scope, f, part, params) if len(part) else {}
+        baselines, theirs = side()
+        cells["p50_s"] = _keyed(cells, found | theirs)
         cells["base_p50_s"] = _stage_medians(stages, baselines)[cell_stage]
     cells["peer_p50_s"], cells["peers"] = _peer_median(cells, "p50_s")
     if f.venture_ids:

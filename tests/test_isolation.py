@@ -10,6 +10,7 @@ figures computed from the raw rows.
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
@@ -387,3 +388,20 @@ def test_a_read_beside_raises_its_error_to_the_caller(
     monkeypatch.setenv("ORCHDASH_STATEMENT_TIMEOUT_MS", "50")
     with pytest.raises(QueryTimeout), db.scoped(app, world.users["multi"]):
         db.beside(slow)()
+
+
+def test_the_embedded_server_keeps_a_quarter_of_the_memory_in_shared_buffers(
+    server_url: str,
+) -> None:
+    if os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("a server of the caller's, with its own settings")
+    memory_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+    engine = create_engine(server_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            buffers = conn.execute(
+                text("SELECT pg_size_bytes(current_setting('shared_buffers'))")
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert buffers == min(4096, max(128, memory_mb // 4)) * 2**20
