@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from queries import admin, db, schema
 
@@ -114,11 +116,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Serving the dashboard on http://localhost:{port}", file=sys.stderr)
     # Streamlit reads .streamlit/ from the working directory: the project's own folder.
     process = subprocess.Popen(command, cwd=PACKAGE_DIR.parent)
+    # A service manager (systemd, docker stop) sends SIGTERM: stop as on Ctrl-C, so that
+    # Streamlit is stopped too and the exit handlers stop the embedded server.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         return process.wait()
     except KeyboardInterrupt:
         process.terminate()
         return process.wait()
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,7 +50,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
             return bool(response.status == 200)
@@ -99,7 +99,7 @@ class AppServer:
             )
         deadline = START_TIMEOUT_S / 0.25
         for _ in range(int(deadline)):
-            if _healthy(self.url):
+            if healthy(self.url):
                 return self.url
             try:
                 # Doubles as the poll interval and as the check that the server did not die.

@@ -5,6 +5,8 @@ shared links, sign-out in every tab, and OIDC through a real provider (oidc-prov
 from __future__ import annotations
 
 import secrets
+import signal
+import time
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +16,7 @@ from harness import (
     AppServer,
     demo_password,
     free_port,
+    healthy,
     sign_in,
     wait_for_app,
     wait_signed_in,
@@ -197,3 +200,21 @@ def test_sign_in_from_the_root_lands_on_the_overview(signed_in_page: Page) -> No
     expect(signed_in_page.get_by_text(f"Signed in as {CHAIRMAN}")).to_be_visible()
     expect(signed_in_page.get_by_role("link", name="Export")).to_be_visible()
     assert urlsplit(signed_in_page.url).path == "/"
+
+
+def test_sigterm_stops_the_app_and_its_embedded_database(
+    start_app_server: Callable[..., AppServer], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`docker stop` and systemd send SIGTERM to `orchdash run` alone: Streamlit and the embedded
+    PostgreSQL must stop with it, as on Ctrl-C, not be left running."""
+    server = start_app_server(data_dir=tmp_path_factory.mktemp("orchdash-sigterm"))
+    assert server.process is not None
+    postmaster = server.data_dir / "pgdata" / "postmaster.pid"
+    assert postmaster.exists()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=60) is not None
+    deadline = time.monotonic() + 60
+    while (postmaster.exists() or healthy(server.url)) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert not healthy(server.url), "Streamlit still serves"
+    assert not postmaster.exists(), "the embedded PostgreSQL still runs"
