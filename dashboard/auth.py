@@ -85,7 +85,7 @@ def _go(url: str, label: str) -> None:
     st.html(f"<script>window.location.replace({target});</script>", unsafe_allow_javascript=True)
     # Without JavaScript the same step is one click away.
     link = f'<a href="{html.escape(url)}" target="_self">Continue</a>'
-    st.markdown(f"{label} {link}", unsafe_allow_html=True)
+    st.markdown(f"{html.escape(label)} {link}", unsafe_allow_html=True)
     st.stop()
 
 

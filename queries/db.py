@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
-import psycopg.sql
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
@@ -302,10 +301,13 @@ def _dispose_side(engine: Engine) -> None:
 def _import_snapshot(conn: Connection, snapshot: str) -> None:
     if not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError(f"not a snapshot id: {snapshot!r}")
-    # SET takes no bound parameters: the id, checked against PostgreSQL's form above, is quoted
-    # by the driver.
-    statement = psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(psycopg.sql.Literal(snapshot))
-    conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+    # SET takes no server-side parameters: the id (checked against PostgreSQL's form above) is
+    # bound on the client by psycopg's ClientCursor.
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        raise TypeError("scoped() runs on psycopg connections")
+    with psycopg.ClientCursor(raw) as cursor:
+        cursor.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
 
 
 @contextmanager

@@ -51,8 +51,6 @@ MEASURES = ("duration", "error_rate", "handoff_efficiency")
 DEFAULT_MIN_ACTIONS = 200
 # MAD of a normal distribution is 0.6745 sigma: this makes the robust spread a sigma.
 _MAD_TO_SIGMA = 1.4826
-# From this many cells with durations on, their medians are read in two halves side by side.
-_SPLIT_MEDIANS = 100
 
 # The totals of a cell (totals.sql, from the rollups where they serve).
 _CELL_TOTALS = (
@@ -173,6 +171,8 @@ def _keyed(cells: pd.DataFrame, found: dict[tuple[str, str, int], float | None])
 def _medians_of(
     engine: Engine, scope: Scope, f: Filters, cells: pd.DataFrame, params: dict[str, Any]
 ) -> dict[tuple[str, str, int], float | None]:
+    if cells.empty:
+        return {}
     fetch(engine, scope, "custom_plans", {})
     rows = fetch(
         engine,
@@ -259,8 +259,7 @@ def venture_stage_health(
     def beside_the_caller() -> tuple[dict[int, list[float | None]], dict[Any, float | None]]:
         # On one side connection: the stages' medians, then a third of the cells' once counted.
         baselines = stage_percentiles(engine, scope, every, (0.5,))
-        part = _measured(known.result(), beside=True)
-        return baselines, _medians_of(engine, scope, f, part, params) if len(part) else {}
+        return baselines, _medians_of(engine, scope, f, _measured(known.result(), True), params)
 
     with db.scoped(engine, scope.user_id), _settled(known):
         side = db.beside(beside_the_caller)
@@ -285,8 +284,7 @@ def venture_stage_health(
         for column, rate in _stage_rates(groups, stage_of).items():
             cells[f"base_{column}"] = rate[cell_stage]
             cells[f"peer_{column}"], _ = _peer_median(cells, column)
-        part = _measured(cells, beside=False)
-        found = _medians_of(engine, scope, f, part, params) if len(part) else {}
+        found = _medians_of(engine, scope, f, _measured(cells, False), params)
         baselines, theirs = side()
         cells["p50_s"] = _keyed(cells, found | theirs)
         cells["base_p50_s"] = _stage_medians(stages, baselines)[cell_stage]
@@ -441,10 +439,22 @@ def venture_changes(
         c["score"], c["measure"], c["reason"] = _reason(c, minimum)
     if f.venture_ids:
         changes = [c for c in changes if c["venture_id"] in f.venture_ids]
-    changes.sort(key=lambda c: (c["venture"] is None, c["venture"] or "", c["venture_id"]))
-    changes.sort(key=lambda c: c["actions"], reverse=True)
-    changes.sort(key=lambda c: math.inf if math.isnan(c["score"]) else -c["score"])
+    changes.sort(key=_ranked)
     return typed(changes, CHANGES, f.tz)
+
+
+def _ranked(change: dict[str, Any]) -> tuple[Any, ...]:
+    """Highest score first (unscored last), then most actions, then by name."""
+    score = change["score"]
+    unscored = math.isnan(score)
+    return (
+        unscored,
+        0.0 if unscored else -score,
+        -change["actions"],
+        change["venture"] is None,
+        change["venture"] or "",
+        change["venture_id"],
+    )
 
 
 def _change(row: Any, before: Any, minimum: int) -> dict[str, Any]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import secrets
 import signal
-import time
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
+import psutil
 import pytest
 from harness import (
     CHAIRMAN,
@@ -209,12 +209,14 @@ def test_sigterm_stops_the_app_and_its_embedded_database(
     PostgreSQL must stop with it, as on Ctrl-C, not be left running."""
     server = start_app_server(data_dir=tmp_path_factory.mktemp("orchdash-sigterm"))
     assert server.process is not None
-    postmaster = server.data_dir / "pgdata" / "postmaster.pid"
-    assert postmaster.exists()
+    pid_file = server.data_dir / "pgdata" / "postmaster.pid"
+    postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+    streamlit = psutil.Process(server.process.pid).children()
+    assert streamlit
     server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(timeout=60) is not None
-    deadline = time.monotonic() + 60
-    while (postmaster.exists() or healthy(server.url)) and time.monotonic() < deadline:
-        time.sleep(0.25)
-    assert not healthy(server.url), "Streamlit still serves"
-    assert not postmaster.exists(), "the embedded PostgreSQL still runs"
+    server.process.wait(timeout=60)
+    _, running = psutil.wait_procs(streamlit, timeout=60)
+    assert not running, "Streamlit still runs"
+    _, running = psutil.wait_procs([postmaster], timeout=60)
+    assert not running, "the embedded PostgreSQL still runs"
+    assert not healthy(server.url)
