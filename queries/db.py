@@ -135,6 +135,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     options = {
         # Short aggregate queries: JIT compilation costs more than it saves.
         "connect_args": {"options": "-c jit=off", "application_name": "orchdash"},
+        # No hstore here: its type lookup would cost each new engine a round trip.
+        "use_native_hstore": False,
         # A restarted server leaves dead pooled connections; ping before use.
         "pool_pre_ping": True,
         "pool_size": int(os.environ.get("ORCHDASH_POOL_SIZE", "8")),
@@ -209,25 +211,33 @@ def _transaction(
     an exported ``snapshot`` if given; ``scoped()`` calls of ``engine`` inside it join it."""
     claims = json.dumps({"sub": user_id, "role": TENANT_ROLE})
     timeout = config.statement_timeout_ms() if timeout_ms is None else timeout_ms
-    with translated_errors(), (via or engine).connect() as conn, conn.begin():
-        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-        if snapshot is not None:
-            _import_snapshot(conn, snapshot)
-        conn.execute(
-            text(
-                "SELECT set_config('statement_timeout', :timeout, true),"
-                " set_config('request.jwt.claims', :claims, true),"
-                " set_config('request.jwt.claim.sub', :sub, true)"
-            ),
-            {"timeout": str(int(timeout)), "claims": claims, "sub": user_id},
-        )
-        if _switch_role.get():
-            conn.execute(text("SET LOCAL ROLE authenticated"))
-        token = _open_scope.set((engine, user_id, conn))
-        try:
-            yield conn
-        finally:
-            _open_scope.reset(token)
+    with translated_errors(), (via or engine).connect() as conn:
+        # psycopg opens the transaction with these in its BEGIN; the pool resets them on return.
+        conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            if snapshot is not None:
+                _import_snapshot(conn, snapshot)
+            # One round trip for the whole set-up: a page opens a dozen of these transactions.
+            # set_config('role', ..., true) is SET LOCAL ROLE; 'none' is the session's own.
+            conn.execute(
+                text(
+                    "SELECT set_config('statement_timeout', :timeout, true),"
+                    " set_config('request.jwt.claims', :claims, true),"
+                    " set_config('request.jwt.claim.sub', :sub, true),"
+                    " set_config('role', :role, true)"
+                ),
+                {
+                    "timeout": str(int(timeout)),
+                    "claims": claims,
+                    "sub": user_id,
+                    "role": TENANT_ROLE if _switch_role.get() else "none",
+                },
+            )
+            token = _open_scope.set((engine, user_id, conn))
+            try:
+                yield conn
+            finally:
+                _open_scope.reset(token)
 
 
 # ---- reads side by side ----------------------------------------------------------------------

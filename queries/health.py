@@ -240,7 +240,7 @@ def venture_stage_health(
     Sorted by company, venture and stage.
 
     Cost: the counts, rates and shares come from the rollups (totals.sql), the baselines from
-    the stage rollups and the exact percentile machinery of duration_percentiles.sql; only the
+    the stage rollups and the exact percentile machinery of metrics.stage_percentiles; only the
     cells' medians read raw rows, each cell its own durations in order through an index up to
     the middle one (health_medians.sql).
     """

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import Engine, Row
 
-from queries import config, db, periods, sqlfiles
+from queries import config, db, percentiles, periods, sqlfiles
 from queries.confidence import threshold_or_default
 from queries.errors import InvalidFilter
 from queries.filters import Filters, Scope, sql_params, valid_id, valid_ids, valid_timezone
@@ -366,8 +366,17 @@ def stage_percentiles(
         return {}
     params.update(periods.percentile_cells(f))
     params["fractions"] = list(fractions)
-    rows = fetch(engine, scope, "duration_percentiles", params)
-    return {r.stage_id: r.percentiles for r in rows if r.percentiles is not None}
+    # One snapshot: the ranks are counted in the histograms that the values are then read at.
+    with db.scoped(engine, scope.user_id):
+        rows = fetch(engine, scope, "duration_histograms", params)
+        raw = {r.stage_id: r.percentiles for r in rows if r.base is None}
+        if raw:
+            return {stage: found for stage, found in raw.items() if found is not None}
+        wanted = percentiles.ranks(percentiles.histograms(rows), fractions)
+        if not wanted.totals:
+            return {}
+        values = fetch(engine, scope, "duration_ranks", params | wanted.params())
+    return percentiles.interpolated(wanted.totals, values, fractions)
 
 
 def venture_stages(

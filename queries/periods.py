@@ -71,7 +71,7 @@ def nearest_boundary(day: date) -> date:
 
 
 def percentile_cells(f: Filters) -> dict[str, Any]:
-    """The parameters of duration_percentiles.sql: the period's days, the month boundaries
+    """The parameters of duration_ranks.sql: the period's days, the month boundaries
     nearest to its ends, and the signed ranges of days between them and the period's ends
     (the cells of :func:`cover`)."""
     cells = list(cover(f.start, f.end, months=True))

@@ -206,7 +206,7 @@ SESSION_STATE = """
            coalesce(current_setting('request.jwt.claims', true), ''),
            coalesce(current_setting('request.jwt.claim.sub', true), ''),
            current_setting('TimeZone'), current_setting('statement_timeout'),
-           current_setting('transaction_read_only')
+           current_setting('transaction_read_only'), current_setting('transaction_isolation')
 """
 
 

@@ -27,9 +27,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, config, db, demo, folding, periods, sqlfiles
+from queries import Filters, config, db, demo, folding, percentiles, periods, sqlfiles
 from queries.confidence import default_threshold
 from queries.filters import sql_params
+from queries.metrics import fetch
 
 GIVEN = settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -364,7 +365,7 @@ def test_exact_percentiles_read_one_bin_through_the_index_under_rls(
     copy: tuple[mw.World, Engine, Engine],
 ) -> None:
     """Under RLS only leakproof comparisons may bound an index scan: the raw reads of
-    duration_percentiles.sql compare stage_duration with interval bounds, so they must."""
+    duration_ranks.sql compare stage_duration with interval bounds, so they must."""
     world, owner, app = copy
     rolled_in(owner, "UTC")
     uid = world.users["multi"]
@@ -373,7 +374,12 @@ def test_exact_percentiles_read_one_bin_through_the_index_under_rls(
     params = sql_params(scope, f)
     assert params is not None
     params |= periods.percentile_cells(f) | {"fractions": [0.1, 0.5, 0.9]}
-    statement = sqlfiles.load("duration_percentiles")
+    with db.scoped(app, uid):
+        rows = fetch(app, scope, "duration_histograms", params)
+    wanted = percentiles.ranks(percentiles.histograms(rows), params["fractions"])
+    assert wanted.totals, "the rollups serve this period"
+    params |= wanted.params()
+    statement = sqlfiles.load("duration_ranks")
     bound = {key: params[key] for key in statement._bindparams}
     with db.scoped(app, uid) as conn:
         conn.execute(text("SET LOCAL enable_seqscan = off"))
