@@ -52,12 +52,6 @@ DEFAULT_MIN_ACTIONS = 200
 # MAD of a normal distribution is 0.6745 sigma: this makes the robust spread a sigma.
 _MAD_TO_SIGMA = 1.4826
 
-# The totals of a cell (totals.sql, from the rollups where they serve).
-_CELL_TOTALS = (
-    "company_id company venture_id venture stage_id rows actions measured low_durations"
-    " error_rate error_actions low_error_actions handoff_efficiency handoff_actions"
-    " low_handoff_actions"
-).split()
 _CELL_KEYS = ("company_id", "venture_id", "stage_id")
 CELLS: Columns = {
     "company_id": "str",
@@ -263,7 +257,7 @@ def venture_stage_health(
 
     with db.scoped(engine, scope.user_id), _settled(known):
         side = db.beside(beside_the_caller)
-        groups = venture_stages(engine, scope, every, _CELL_TOTALS, limit)
+        groups = venture_stages(engine, scope, every, limit)
         stages, stage_of = np.unique(
             groups["stage_id"].to_numpy(dtype="int64"), return_inverse=True
         )

@@ -79,6 +79,15 @@ _NARROW = frozenset(
     " handoff_efficiency measured error_actions handoff_actions low_durations low_error_actions"
     " low_handoff_actions low_duration_share".split()
 )
+# Venture health's grid (venture_stage_totals.sql).
+VENTURE_STAGES: Columns = {
+    name: _TOTALS[name]
+    for name in (
+        "company_id company venture_id venture stage_id rows actions measured low_durations"
+        " error_rate error_actions low_error_actions handoff_efficiency handoff_actions"
+        " low_handoff_actions"
+    ).split()
+} | {"stage_id": "int"}
 KPIS: Columns = {
     **MEASURES,
     **LOW,
@@ -379,16 +388,19 @@ def stage_percentiles(
     return percentiles.interpolated(wanted.totals, values, fractions)
 
 
-def venture_stages(
-    engine: Engine, scope: Scope, f: Filters, keep: Iterable[str], threshold: float
-) -> pd.DataFrame:
-    """The totals of each company, venture and stage (the columns ``keep`` of totals.sql, low
-    sums at ``threshold``), rows without a stage left out; rows without a venture are a group
-    per company and stage (venture_id missing): Venture health's cells and stage baselines."""
-    totals = _totals(
-        engine, scope, f, by_venture=True, by_stage=True, keep=keep, threshold=threshold
-    )
-    return totals.dropna(subset=["stage_id"]).reset_index(drop=True)
+def venture_stages(engine: Engine, scope: Scope, f: Filters, threshold: float) -> pd.DataFrame:
+    """The totals of each company, venture and stage (:data:`VENTURE_STAGES`, low sums at
+    ``threshold``) in the period, rows without a stage left out; rows without a venture are a
+    group per company and stage (venture_id missing): Venture health's cells and stage
+    baselines. The measures are those of totals.sql, read through venture_stage_totals.sql,
+    which carries only these columns through the grid's thousands of rollup rows."""
+    params = sql_params(scope, f)
+    if params is None:
+        return empty(VENTURE_STAGES, f.tz)
+    params["threshold"] = threshold
+    params.update(periods.total_cells(f, previous=False, months=True))
+    rows = fetch(engine, scope, "venture_stage_totals", params)
+    return from_rows(rows, VENTURE_STAGES, f.tz)
 
 
 def _per_venture(

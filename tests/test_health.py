@@ -443,9 +443,7 @@ def test_cell_medians_read_each_cell_through_the_index_under_rls(
     user = world.users["multi"]
     scope = queries.scope_for_user(app, user)
     f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC")
-    cells = metrics.venture_stages(
-        app, scope, f, ["company_id", "venture_id", "stage_id", "measured"], 60.0
-    )
+    cells = metrics.venture_stages(app, scope, f, 60.0)
     cells = cells[cells["venture_id"].notna()]
     params = sql_params(scope, f)
     assert params is not None and len(cells) > 50
