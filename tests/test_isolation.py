@@ -10,14 +10,18 @@ figures computed from the raw rows.
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
 
 import metrics_world as mw
 import pandas as pd
+import psutil
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
@@ -405,3 +409,20 @@ def test_the_embedded_server_keeps_a_quarter_of_the_memory_in_shared_buffers(
     finally:
         engine.dispose()
     assert buffers == min(4096, max(128, memory_mb // 4)) * 2**20
+
+
+def test_a_killed_process_does_not_keep_the_embedded_server_running(tmp_path: Path) -> None:
+    """A process that asked for the embedded server and was killed stays in its list of users;
+    the server must still stop when the last live one exits."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("a server of the caller's")
+    pgdata = tmp_path / "pgdata"
+    db.start_embedded(pgdata, cleanup_mode="stop")._cleanup()
+    killed = subprocess.Popen(["true"])
+    killed.wait()
+    (pgdata / ".handle_pids.json").write_text(json.dumps([killed.pid]))
+    server = db.start_embedded(pgdata, cleanup_mode="stop")
+    postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+    server._cleanup()  # what its exit handler runs
+    _, running = psutil.wait_procs([postmaster], timeout=60)
+    assert not running, "the embedded PostgreSQL still runs"
