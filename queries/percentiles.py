@@ -64,7 +64,8 @@ def histograms(rows: Iterable[Any]) -> dict[int, tuple[int, np.ndarray]]:
 def ranks(hists: dict[int, tuple[int, np.ndarray]], fractions: Iterable[float]) -> Ranks:
     """Each rank percentile_cont reads at ``fractions``, placed in its coarse bin."""
     wanted = tuple(fractions)
-    found = Ranks({}, [], [], [], [])
+    # Built here, then frozen: the caller only reads it.
+    found = Ranks(totals={}, stages=[], ranks=[], coarse=[], rank_in=[])
     for stage in sorted(hists):
         first, counts = hists[stage]
         upto = np.cumsum(counts)
