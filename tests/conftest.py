@@ -19,7 +19,7 @@ from queries import config, db, schema
 
 # Fixtures of the query tests' shared world (world, world_app_url, world_app), and of the
 # security suite's hostile world (hostile_*), which tests/e2e uses too.
-pytest_plugins = ["metrics_world", "security.fixtures"]
+pytest_plugins = ["metrics_world", "security.fixtures", "supabase.fixtures"]
 
 
 @pytest.fixture(scope="session")
