@@ -1,4 +1,4 @@
-"""Export receipts and the audit of exports (migration 0005).
+"""Export receipts and the audit of exports (migration f05).
 
 A :class:`Receipt` says what an extract holds: its filters, time zone, when the data was read,
 how many rows, which companies the scope allowed, and the SHA-256 of the exact bytes sent.
@@ -138,7 +138,7 @@ def record(
         "sha256": receipt.sha256 if receipt else None,
         "reason": reason[:_MAX_REASON] if reason else None,
     }
-    claims = json.dumps({"sub": user, "role": db.TENANT_ROLE}) if user else ""
+    claims = json.dumps({"sub": user, "role": db.CLAIMS_ROLE}) if user else ""
     with db.translated_errors(), engine.connect() as conn, conn.begin():
         conn.execute(
             sqlfiles.load("audit_session"),

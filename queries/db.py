@@ -139,6 +139,17 @@ def ensure_embedded_database() -> None:
     _embedded_database_ready = True
 
 
+def drop_embedded_database() -> None:
+    """Drop the embedded server's database (demo data only); the next use creates it anew."""
+    global _embedded_database_ready
+    server_url = _embedded_url("postgres", "postgres")
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+    with engine.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "orchdash" WITH (FORCE)'))
+    engine.dispose()
+    _embedded_database_ready = False
+
+
 def _null_pool() -> Any:
     from sqlalchemy.pool import NullPool
 
@@ -184,7 +195,10 @@ def admin_engine() -> Engine:
 
 # The role every tenant query runs as. Only tests turn the switch off (without_role_switch), to
 # prove that the explicit company filter alone keeps a user inside their companies.
-TENANT_ROLE = "authenticated"
+TENANT_ROLE = "orchdash_reader"
+# The role named in the JWT claims, as Supabase's API would name a signed-in user: policies of the
+# project that read auth.role() see the same as for that user. The database role is TENANT_ROLE.
+CLAIMS_ROLE = "authenticated"
 _switch_role: ContextVar[bool] = ContextVar("orchdash_switch_role", default=True)
 
 
@@ -196,7 +210,7 @@ _open_scope: ContextVar[tuple[Engine, str, Connection] | None] = ContextVar(
 
 @contextmanager
 def scoped(engine: Engine, user_id: str, *, timeout_ms: int | None = None) -> Iterator[Connection]:
-    """A READ ONLY, REPEATABLE READ transaction as ``authenticated`` with the user's JWT claims.
+    """A READ ONLY, REPEATABLE READ transaction as ``orchdash_reader`` with the user's JWT claims.
 
     ``set_config(..., true)`` and ``SET LOCAL`` end with the transaction, so a pooled connection
     carries nothing to the next user. ``timeout_ms`` overrides ORCHDASH_STATEMENT_TIMEOUT_MS.
@@ -228,7 +242,7 @@ def _transaction(
 ) -> Iterator[Connection]:
     """The transaction of ``scoped()``, on a connection of ``via`` (default ``engine``) and in
     an exported ``snapshot`` if given; ``scoped()`` calls of ``engine`` inside it join it."""
-    claims = json.dumps({"sub": user_id, "role": TENANT_ROLE})
+    claims = json.dumps({"sub": user_id, "role": CLAIMS_ROLE})
     timeout = config.statement_timeout_ms() if timeout_ms is None else timeout_ms
     with translated_errors(), (via or engine).connect() as conn:
         # psycopg opens the transaction with these in its BEGIN; the pool resets them on return.

@@ -212,6 +212,7 @@ def _small_tables(world: World, users: dict[str, str]) -> list[tuple[str, pa.Tab
                         "id": users[email],
                         "email": email,
                         "encrypted_password": _bcrypt(password),
+                        "email_confirmed_at": "2026-01-01T00:00:00Z",
                         "raw_user_meta_data": json.dumps({"name": email.split("@")[0].title()}),
                     }
                     for email, password in DEMO_PASSWORDS.items()

@@ -1,7 +1,9 @@
-"""Sign-in lookups in ``auth.users``: password check, email to user id, whether a user exists.
+"""Sign-in lookups: password check, email to user id, whether an account may still sign in.
 
-These run as the app's runtime role itself, which may read ``id, email, encrypted_password`` of
-``auth.users`` and nothing else there; not through ``scoped()``, since nobody is signed in yet.
+These run as the app's runtime role itself, which has no privilege on ``auth.users``: it calls
+the ``SECURITY DEFINER`` functions of migration f05 (``orchdash.account_by_email``, one account's
+id, hash and state; ``orchdash.account_active``); not through ``scoped()``, since nobody is signed
+in yet. Banned, deleted and unconfirmed accounts are refused exactly as a wrong password is.
 Each lookup is one READ ONLY transaction with a statement timeout; database failures leave as
 the dashboard's error types (``DataUnavailable``, ``Busy``, ``QueryTimeout``).
 
@@ -63,19 +65,23 @@ def verify_password(engine: Engine, email: str, password: str) -> str | None:
         _check(secret[:MAX_PASSWORD_BYTES], _dummy_hash())
         return None
     row = with_password[0]
-    return str(row.id) if _check(secret, row.encrypted_password.encode()) else None
+    # The check runs for a closed account too, so that the time taken tells nothing.
+    matches = _check(secret, row.encrypted_password.encode())
+    return str(row.id) if matches and row.active else None
 
 
 def user_id_for_email(engine: Engine, email: str) -> str | None:
-    """The id of the one account with this email (any case); None if none or ambiguous."""
+    """The id of the one open account with this email (any case); None if none, closed or
+    ambiguous."""
     email = email.strip()
     if not _plausible_email(email):
         return None
     rows = _read(engine, "user_by_email", {"email": email})
-    return str(rows[0].id) if len(rows) == 1 else None
+    return str(rows[0].id) if len(rows) == 1 and rows[0].active else None
 
 
 def user_exists(engine: Engine, user_id: str) -> bool:
+    """Whether the account exists and may still be signed in (not banned, deleted, unconfirmed)."""
     try:
         canonical = str(uuid.UUID(user_id))
     except (ValueError, TypeError, AttributeError):

@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import db_fixtures
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from queries import config, db, schema
+from queries import db, schema
 
 # Fixtures of the query tests' shared world (world, world_app_url, world_app), and of the
 # security suite's hostile world (hostile_*), which tests/e2e uses too.
@@ -88,21 +89,46 @@ def migrated_url(server_url: str) -> Iterator[str]:
     drop_database(server_url, url)
 
 
-@pytest.fixture(scope="session")
-def admin_engine(migrated_url: str) -> Iterator[Engine]:
-    engine = create_engine(migrated_url, poolclass=NullPool)
-    yield engine
-    engine.dispose()
+admin_engine = pytest.fixture(scope="session", name="admin_engine")(db_fixtures.owner_engine)
+app_url = pytest.fixture(scope="session", name="app_url")(db_fixtures.runtime_url)
+app_engine = pytest.fixture(scope="session", name="app_engine")(db_fixtures.runtime_engine)
 
 
-@pytest.fixture(scope="session")
-def app_url(migrated_url: str) -> str:
-    return db.as_role(migrated_url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+# Every test of migrations, roles, sign-in and RLS runs on a plain database and on a
+# Supabase-shaped one (its own cluster, migrated as Supabase's non-superuser postgres), on
+# PostgreSQL 15 and 18.
+DATABASE_KINDS = ("plain", "supabase-pg15", "supabase-pg18")
 
 
-@pytest.fixture(scope="session")
-def app_engine(app_url: str) -> Iterator[Engine]:
-    """The app's runtime role, exactly as the dashboard connects."""
-    engine = db.make_engine(app_url)
-    yield engine
-    engine.dispose()
+class DatabaseMaker:
+    """``maker(prefix)``: a fresh, empty database of ``maker.kind``; its owner's URL (on Supabase
+    the role ``postgres``, which migrations run as there)."""
+
+    def __init__(
+        self, kind: str, make: Callable[[str], str], superuser: Callable[[str], str]
+    ) -> None:
+        self.kind = kind
+        self.supabase = kind != "plain"
+        self._make = make
+        self._superuser = superuser
+
+    def __call__(self, prefix: str = "orchdash_test") -> str:
+        return self._make(prefix)
+
+    def superuser(self, url: str) -> str:
+        """A superuser's URL to the database of ``url`` (plain: its owner already is one)."""
+        return self._superuser(url)
+
+
+@pytest.fixture(scope="module", params=DATABASE_KINDS)
+def database_maker(request: pytest.FixtureRequest) -> DatabaseMaker:
+    if request.param == "plain":
+        return DatabaseMaker("plain", request.getfixturevalue("new_database"), lambda url: url)
+    if os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("Supabase-shaped clusters are their own servers: they ran in the first pass")
+    cluster = request.getfixturevalue("supabase_clusters").get(int(request.param[-2:]))
+    return DatabaseMaker(
+        request.param,
+        cluster.new_database,
+        lambda url: cluster.url_as("supabase_admin", db.make_url(url).database),
+    )

@@ -1,9 +1,9 @@
-"""The export audit (migration 0005, queries.audit): an insert-only path, own rows only.
+"""The export audit (migration f05, queries.audit): an insert-only path, own rows only.
 
 As the runtime role: the insert-only function records rows with the user of the transaction's
 claims; nothing else about the audit table can be done (no INSERT, UPDATE, DELETE, no reading of
-others' rows), and the function's owner can do nothing but insert there. Receipts hash the bytes
-that were written.
+others' rows), and only the runtime role may call the function. Receipts hash the bytes that
+were written.
 """
 
 from __future__ import annotations
@@ -57,12 +57,12 @@ def test_records_carry_the_transactions_user_and_read_back_as_own(
     with owner.connect() as conn:
         users = dict(
             conn.execute(
-                text("SELECT file_name, CAST(user_id AS text) FROM orchdash_audit "
+                text("SELECT file_name, CAST(user_id AS text) FROM orchdash.export_audit "
                      "WHERE file_name IS NOT NULL")
             ).all()
         )  # fmt: skip
         anonymous = conn.execute(
-            text("SELECT count(*) FROM orchdash_audit WHERE user_id IS NULL")
+            text("SELECT count(*) FROM orchdash.export_audit WHERE user_id IS NULL")
         ).scalar()
     assert users["multi.csv"] == multi and users["single.csv"] == single
     assert anonymous >= 1
@@ -81,80 +81,75 @@ def test_records_carry_the_transactions_user_and_read_back_as_own(
 def test_rls_alone_keeps_a_user_to_their_own_rows(world_app: Engine, world: mw.World) -> None:
     audit.record(world_app, world.users["hostile"], "export", receipt("hostile.csv"))
     with db.scoped(world_app, world.users["single"]) as conn:
-        seen = conn.execute(text("SELECT DISTINCT CAST(user_id AS text) FROM orchdash_audit"))
+        seen = conn.execute(
+            text("SELECT DISTINCT CAST(user_id AS text) FROM orchdash.export_audit")
+        )
         assert {r[0] for r in seen} <= {world.users["single"]}
 
 
 WRITES = (
-    "INSERT INTO orchdash_audit (action) VALUES ('export')",
-    "UPDATE orchdash_audit SET reason = 'x'",
-    "DELETE FROM orchdash_audit",
-    "TRUNCATE orchdash_audit",
+    "INSERT INTO orchdash.export_audit (action) VALUES ('export')",
+    "UPDATE orchdash.export_audit SET reason = 'x'",
+    "DELETE FROM orchdash.export_audit",
+    "TRUNCATE orchdash.export_audit",
 )
 
 
 @pytest.mark.parametrize("statement", WRITES)
-@pytest.mark.parametrize("as_authenticated", [False, True])
+@pytest.mark.parametrize("as_reader", [False, True])
 def test_the_runtime_role_cannot_write_the_table_directly(
-    world_app: Engine, world: mw.World, statement: str, as_authenticated: bool
+    world_app: Engine, world: mw.World, statement: str, as_reader: bool
 ) -> None:
     with pytest.raises(DBAPIError, match="permission denied"), world_app.begin() as conn:
-        if as_authenticated:
-            conn.execute(text("SET LOCAL ROLE authenticated"))
+        if as_reader:
+            conn.execute(text(f"SET LOCAL ROLE {db.TENANT_ROLE}"))
         conn.execute(text(statement))
 
 
 def test_the_runtime_role_itself_reads_no_audit_row(world_app: Engine) -> None:
     with pytest.raises(DBAPIError, match="permission denied"), world_app.connect() as conn:
-        conn.execute(text("SELECT count(*) FROM orchdash_audit"))
+        conn.execute(text("SELECT count(*) FROM orchdash.export_audit"))
 
 
-def test_the_audit_path_can_only_insert_there(owner: Engine) -> None:
+RECORD_EXPORT = (
+    "orchdash.record_export(text, text, jsonb, text, timestamptz, bigint, uuid[], text, text)"
+)
+
+
+def test_the_audit_path_is_the_runtime_roles_only_and_adds_one_row(
+    owner: Engine, world_app: Engine, world: mw.World
+) -> None:
     with owner.connect() as conn:
-        grants = conn.execute(
-            text(
-                "SELECT n.nspname || '.' || c.relname, p.privilege,"
-                " CASE WHEN p.privilege = 'INSERT'"
-                " THEN has_any_column_privilege('orchdash_auditor', c.oid, 'INSERT')"
-                " ELSE has_table_privilege('orchdash_auditor', c.oid, p.privilege) END"
-                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',"
-                " 'REFERENCES']) AS p(privilege)"
-                " WHERE n.nspname IN ('public', 'auth') AND c.relkind IN ('r', 'v', 'm')"
-            )
-        ).all()
-        allowed = {(table, privilege) for table, privilege, ok in grants if ok}
-        assert len(grants) > 30  # the catalog query sees the tables: not vacuous
-        assert allowed == {("public.orchdash_audit", "INSERT")}
-        # Neither the id nor the time can be chosen by the caller.
-        for column, expected in (("id", False), ("at", False), ("sha256", True)):
-            assert (
-                conn.execute(
-                    text(
-                        "SELECT has_column_privilege('orchdash_auditor', 'orchdash_audit',"
-                        " :c, 'INSERT')"
-                    ),
-                    {"c": column},
-                ).scalar()
-                is expected
-            )
-        role = conn.execute(
-            text("SELECT rolcanlogin, rolsuper, rolbypassrls FROM pg_roles"
-                 " WHERE rolname = 'orchdash_auditor'")
-        ).one()  # fmt: skip
-        assert tuple(role) == (False, False, False)
         callers = {
-            r: conn.execute(
-                text(
-                    "SELECT has_function_privilege(:r, 'public.orchdash_record_export(text, text,"
-                    " jsonb, text, timestamptz, bigint, uuid[], text, text)', 'EXECUTE')"
-                ),
-                {"r": r},
+            role: conn.execute(
+                text("SELECT has_function_privilege(:r, :f, 'EXECUTE')"),
+                {"r": role, "f": RECORD_EXPORT},
             ).scalar()
-            for r in ("orchdash_app", "authenticated", "anon", "public")
-            if r != "public"
+            for role in ("orchdash_app", "orchdash_reader", "authenticated", "anon", "service_role")
         }
-        assert callers == {"orchdash_app": True, "authenticated": False, "anon": False}
+        assert callers == {
+            "orchdash_app": True,
+            "orchdash_reader": False,
+            "authenticated": False,
+            "anon": False,
+            "service_role": False,
+        }
+        definer, config = conn.execute(
+            text("SELECT prosecdef, proconfig FROM pg_proc WHERE oid = CAST(:f AS regprocedure)"),
+            {"f": RECORD_EXPORT},
+        ).one()
+        assert definer and config == ["search_path=pg_catalog, pg_temp"]
+        before = conn.execute(text("SELECT count(*) FROM orchdash.export_audit")).scalar()
+    audit.record(world_app, world.users["multi"], "export", receipt("one.csv"))
+    with owner.connect() as conn:
+        after = conn.execute(text("SELECT count(*) FROM orchdash.export_audit")).scalar()
+        # Neither the id nor the time can be chosen by the caller: the function takes neither.
+        arguments = conn.execute(
+            text("SELECT pg_get_function_identity_arguments(CAST(:f AS regprocedure))"),
+            {"f": RECORD_EXPORT},
+        ).scalar()
+    assert after == before + 1
+    assert "p_id" not in arguments and "p_at" not in arguments
 
 
 def test_bad_values_are_refused_by_the_table(world_app: Engine, world: mw.World) -> None:

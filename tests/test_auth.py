@@ -1,7 +1,9 @@
 """Sign-in: password check on real auth.users rows, throttling, sessions, cookies, export tokens,
 and the gate (AppTest) that draws the sign-in page or lets a signed-in user through.
 
-Time is moved with an injectable clock, never waited for.
+The module runs on a plain database and on Supabase-shaped ones (PostgreSQL 15 and 18, migrated
+as Supabase's non-superuser postgres; accounts stored as Supabase Auth stores them). Time is
+moved with an injectable clock, never waited for.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import bcrypt
+import db_fixtures
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine, text
@@ -25,7 +28,7 @@ from dashboard import sessions, signing, tokens
 from dashboard.auth import BAD_CREDENTIALS, SESSION_ENDED, SESSION_KEY, SignedIn
 from dashboard.sessions import SessionStore
 from dashboard.throttle import Throttle
-from queries import Filters, admin, users
+from queries import Filters, admin, schema, users
 
 PASSWORD = "correct horse battery staple"
 IDLE = 30 * 60.0
@@ -43,6 +46,19 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@pytest.fixture(scope="module")
+def migrated_url(database_maker: Any) -> str:
+    url = str(database_maker("orchdash_auth"))
+    schema.migrate(url)
+    return url
+
+
+# On this module's database of each kind, not the session's plain one.
+admin_engine = pytest.fixture(scope="module", name="admin_engine")(db_fixtures.owner_engine)
+app_url = pytest.fixture(scope="module", name="app_url")(db_fixtures.runtime_url)
+app_engine = pytest.fixture(scope="module", name="app_engine")(db_fixtures.runtime_engine)
 
 
 def new_email(prefix: str = "person") -> str:
@@ -91,8 +107,8 @@ def test_supabase_2a_hashes_and_sso_only_accounts(app_engine: Engine, admin_engi
         for email, password in ((go_style, hashed), (sso_only, "")):
             conn.execute(
                 text(
-                    "INSERT INTO auth.users (id, email, encrypted_password)"
-                    " VALUES (gen_random_uuid(), :email, :password)"
+                    "INSERT INTO auth.users (id, email, encrypted_password, email_confirmed_at)"
+                    " VALUES (gen_random_uuid(), :email, :password, now())"
                 ),
                 {"email": email, "password": password},
             )
@@ -103,7 +119,7 @@ def test_supabase_2a_hashes_and_sso_only_accounts(app_engine: Engine, admin_engi
 
 
 def test_lookups_run_as_the_app_role_read_only(app_engine: Engine, person: tuple[str, str]) -> None:
-    """The runtime role reads auth.users only through the three granted columns."""
+    """The runtime role reads auth.users only through the sign-in functions, not itself."""
     email, user_id = person
     assert users.user_id_for_email(app_engine, email) == user_id
     assert users.user_exists(app_engine, user_id)
@@ -111,7 +127,7 @@ def test_lookups_run_as_the_app_role_read_only(app_engine: Engine, person: tuple
     assert not users.user_exists(app_engine, "not-a-uuid")
     with app_engine.connect() as conn:
         with pytest.raises(Exception, match="permission denied"):
-            conn.execute(text("SELECT created_at FROM auth.users LIMIT 1"))
+            conn.execute(text("SELECT id FROM auth.users LIMIT 1"))
 
 
 def test_a_deleted_user_no_longer_exists(app_engine: Engine, admin_engine: Engine) -> None:
@@ -121,6 +137,47 @@ def test_a_deleted_user_no_longer_exists(app_engine: Engine, admin_engine: Engin
     assert not users.user_exists(app_engine, user_id)
     assert users.verify_password(app_engine, email, PASSWORD) is None
     assert users.user_id_for_email(app_engine, email) is None
+
+
+# Supabase Auth's account state: each closes the account exactly as a wrong password does.
+CLOSED = {
+    "banned": "banned_until = now() + interval '1 day'",
+    "banned for ever": "banned_until = 'infinity'",
+    "deleted": "deleted_at = now()",
+    "unconfirmed": "email_confirmed_at = NULL",
+}
+
+
+def set_state(admin_engine: Engine, user_id: str, assignment: str) -> None:
+    # The assignment is one of the fixed strings of this module.
+    with admin_engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE auth.users SET {assignment} WHERE id = CAST(:id AS uuid)"),  # noqa: S608
+            {"id": user_id},
+        )
+
+
+@pytest.mark.parametrize("state", CLOSED)
+def test_a_closed_account_is_refused_like_a_wrong_password(
+    app_engine: Engine, admin_engine: Engine, state: str
+) -> None:
+    email = new_email(state.replace(" ", "-"))
+    user_id = admin.add_user(admin_engine, email, PASSWORD)
+    assert users.verify_password(app_engine, email, PASSWORD) == user_id
+    set_state(admin_engine, user_id, CLOSED[state])
+    assert users.verify_password(app_engine, email, PASSWORD) is None
+    assert not users.user_exists(app_engine, user_id)
+    assert users.user_id_for_email(app_engine, email) is None
+
+
+def test_a_ban_that_has_ended_lets_the_account_in_again(
+    app_engine: Engine, admin_engine: Engine
+) -> None:
+    email = new_email("pardoned")
+    user_id = admin.add_user(admin_engine, email, PASSWORD)
+    set_state(admin_engine, user_id, "banned_until = now() - interval '1 minute'")
+    assert users.verify_password(app_engine, email, PASSWORD) == user_id
+    assert users.user_exists(app_engine, user_id)
 
 
 # ------------------------------------------------------------------ throttling
@@ -461,6 +518,18 @@ def test_a_deleted_user_is_signed_out_at_the_next_run(gate_env: Gate, admin_engi
     at = injected(gate(), user_id).run()
     assert granted(at) == user_id
     delete_user(admin_engine, user_id)
+    at.run()
+    assert granted(at) is None and [t.label for t in at.text_input] == ["Email", "Password"]
+
+
+@pytest.mark.parametrize("state", ["banned", "deleted"])
+def test_an_account_closed_while_signed_in_is_signed_out_at_the_next_run(
+    gate_env: Gate, admin_engine: Engine, state: str
+) -> None:
+    user_id = admin.add_user(admin_engine, new_email(state), PASSWORD)
+    at = injected(gate(), user_id).run()
+    assert granted(at) == user_id
+    set_state(admin_engine, user_id, CLOSED[state])
     at.run()
     assert granted(at) is None and [t.label for t in at.text_input] == ["Email", "Password"]
 

@@ -128,10 +128,10 @@ def test_without_both_locks_the_data_of_others_shows(owner: Engine, world: mw.Wo
     with db.without_role_switch():
         bare = results(owner, widened(world, "single"), WHOLE)
         with db.scoped(owner, world.users["single"]) as conn:
-            assert conn.execute(text("SELECT current_user")).scalar() != "authenticated"
+            assert conn.execute(text("SELECT current_user")).scalar() != db.TENANT_ROLE
     assert seen_companies(bare) == set(world.all_company_ids)
     with db.scoped(owner, world.users["single"]) as conn:
-        assert conn.execute(text("SELECT current_user")).scalar() == "authenticated"
+        assert conn.execute(text("SELECT current_user")).scalar() == db.TENANT_ROLE
 
 
 @pytest.mark.parametrize("user", ["none", "inactive"])
@@ -356,7 +356,7 @@ def test_a_read_beside_shares_the_snapshot_user_and_scope_on_another_connection(
             there = db.beside(lambda: _session(app, uid))()
             assert counted() == before
         assert there[0] != here[0]
-        assert there[1:] == here[1:] == ("authenticated", uid, len(scope.company_ids))
+        assert there[1:] == here[1:] == (db.TENANT_ROLE, uid, len(scope.company_ids))
         assert queries.count_rows(app, scope, f) == before + 1
     finally:
         _delete_marked(owner, mark)

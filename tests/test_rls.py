@@ -2,7 +2,9 @@
 
 Users: A has active access to C1 and inactive access to C2, B to C3, Z to nothing. Every tenant
 table also holds rows of no company. What each user may see is derived from the fixture below,
-then read through ``queries.db.scoped`` as ``orchdash_app``.
+then read through ``queries.db.scoped`` as ``orchdash_app`` (which becomes ``orchdash_reader``).
+Each test runs on a plain database and on Supabase-shaped ones (PostgreSQL 15 and 18), migrated
+there as Supabase's non-superuser ``postgres``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from queries import config, schema
-from queries.db import as_role, make_engine, scoped
+from queries.db import TENANT_ROLE, as_role, make_engine, scoped
 
 USERS = {name: str(uuid.uuid4()) for name in ("A", "B", "Z")}
 C1, C2, C3 = (str(uuid.uuid4()) for _ in range(3))
@@ -88,6 +90,23 @@ INSERTS: list[tuple[str, list[dict[str, Any]]]] = [
     ),
 ]
 
+# A table of the project that is not ours, open to every signed-in API user (authenticated), as
+# Supabase projects have many; its default privileges would grant it too.
+PROJECT_TABLE = (
+    "CREATE TABLE public.project_notes (id int, company_id uuid, note text);"
+    " ALTER TABLE public.project_notes ENABLE ROW LEVEL SECURITY;"
+    " CREATE POLICY open_to_users ON public.project_notes FOR ALL TO authenticated"
+    " USING (true) WITH CHECK (true);"
+    " GRANT ALL ON public.project_notes TO authenticated;"
+    " INSERT INTO public.project_notes VALUES (1, NULL, 'not the dashboard''s')"
+)
+PROJECT_STATEMENTS = {
+    "read": "SELECT note FROM public.project_notes",
+    "insert": "INSERT INTO public.project_notes VALUES (2, NULL, 'x')",
+    "update": "UPDATE public.project_notes SET note = 'x'",
+    "delete": "DELETE FROM public.project_notes",
+}
+
 # table: (query of each visible row's key, the fixture rows, the key of a fixture row)
 TABLES: dict[str, tuple[str, list[dict[str, Any]], str]] = {
     "orchestration_metrics": (
@@ -97,11 +116,6 @@ TABLES: dict[str, tuple[str, list[dict[str, Any]], str]] = {
     ),
     "companies": ("SELECT id::text FROM public.companies", COMPANIES, "id"),
     "ventures": ("SELECT id::text FROM public.ventures", VENTURES, "id"),
-    "eva_orchestration_sessions": (
-        "SELECT session_id::text FROM public.eva_orchestration_sessions",
-        SESSIONS,
-        "session_id",
-    ),
     "user_company_access": (
         "SELECT user_id::text || ' ' || company_id::text FROM public.user_company_access",
         ACCESS,
@@ -136,13 +150,14 @@ def expected_rows(table: str, user: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def rls_url(new_database: Callable[[str], str]) -> str:
-    url = new_database("orchdash_rls")
+def rls_url(database_maker: Callable[[str], str]) -> str:
+    url = database_maker("orchdash_rls")
     schema.migrate(url)
     owner = create_engine(url, poolclass=NullPool)
     with owner.begin() as conn:
         for sql, rows in INSERTS:
             conn.execute(text(sql), rows)
+        conn.execute(text(PROJECT_TABLE))
     owner.dispose()
     return url
 
@@ -191,9 +206,7 @@ def test_each_user_sees_exactly_the_rows_of_their_active_companies(
         assert visible(conn, table) == expected_rows(table, user)
 
 
-@pytest.mark.parametrize(
-    "table", ["orchestration_metrics", "ventures", "eva_orchestration_sessions"]
-)
+@pytest.mark.parametrize("table", ["orchestration_metrics", "ventures"])
 def test_rows_without_a_company_are_seen_by_no_one(app: Engine, owner: Engine, table: str) -> None:
     sql = f"SELECT count(*) FROM public.{table} WHERE company_id IS NULL"  # noqa: S608
     with owner.connect() as conn:
@@ -229,6 +242,10 @@ WRITES = {
     " VALUES (:a, :c3)",
     "reactivate access": "UPDATE public.user_company_access SET is_active = true",
     "delete access": "DELETE FROM public.user_company_access",
+}
+# The runtime role has no privilege at all on auth (sign-in goes through functions): refused
+# before READ ONLY would be.
+AUTH_WRITES = {
     "insert user": "INSERT INTO auth.users (id) VALUES (gen_random_uuid())",
     "update user": "UPDATE auth.users SET encrypted_password = 'x'",
 }
@@ -249,10 +266,15 @@ def test_no_write_inside_scoped(app: Engine, write: str) -> None:
     assert sqlstate(error.value) == READ_ONLY
 
 
-@pytest.mark.parametrize("write", WRITES)
-def test_no_write_privilege_as_authenticated_even_outside_read_only(
-    app: Engine, write: str
-) -> None:
+@pytest.mark.parametrize("write", AUTH_WRITES)
+def test_no_write_of_auth_users_inside_scoped(app: Engine, write: str) -> None:
+    with pytest.raises(DBAPIError) as error, scoped(app, USERS["A"]) as conn:
+        conn.execute(text(AUTH_WRITES[write]))
+    assert sqlstate(error.value) == INSUFFICIENT_PRIVILEGE
+
+
+@pytest.mark.parametrize("write", [*WRITES, *AUTH_WRITES])
+def test_no_write_privilege_as_the_reader_even_outside_read_only(app: Engine, write: str) -> None:
     # No commit: a write that wrongly succeeds must not spoil the fixture for other tests.
     with pytest.raises(DBAPIError) as error, app.connect() as conn:
         conn.execute(
@@ -262,19 +284,19 @@ def test_no_write_privilege_as_authenticated_even_outside_read_only(
             ),
             {"claims": f'{{"sub": "{USERS["A"]}"}}', "sub": USERS["A"]},
         )
-        conn.execute(text("SET LOCAL ROLE authenticated"))
+        conn.execute(text(f"SET LOCAL ROLE {TENANT_ROLE}"))
         state = conn.execute(
             text("SELECT current_user, current_setting('transaction_read_only')")
         ).one()
-        assert tuple(state) == ("authenticated", "off")
-        conn.execute(text(WRITES[write]), WRITE_PARAMS)
+        assert tuple(state) == (TENANT_ROLE, "off")
+        conn.execute(text({**WRITES, **AUTH_WRITES}[write]), WRITE_PARAMS)
     assert sqlstate(error.value) == INSUFFICIENT_PRIVILEGE
 
 
-@pytest.mark.parametrize("write", WRITES)
+@pytest.mark.parametrize("write", [*WRITES, *AUTH_WRITES])
 def test_no_write_privilege_as_the_app_role_itself(app: Engine, write: str) -> None:
     with pytest.raises(DBAPIError) as error, app.connect() as conn:
-        conn.execute(text(WRITES[write]), WRITE_PARAMS)
+        conn.execute(text({**WRITES, **AUTH_WRITES}[write]), WRITE_PARAMS)
     assert sqlstate(error.value) == INSUFFICIENT_PRIVILEGE
 
 
@@ -310,15 +332,54 @@ def test_app_role_attributes(owner: Engine) -> None:
         assert owned == 0
 
 
-def test_app_role_is_a_member_of_authenticated_without_its_privileges(app: Engine) -> None:
+def test_app_role_is_a_member_of_the_reader_only_without_its_privileges(app: Engine) -> None:
     with app.connect() as conn:
         found = conn.execute(
             text(
-                "SELECT current_user, pg_has_role('authenticated', 'MEMBER'),"
-                " pg_has_role('authenticated', 'USAGE')"
-            )
+                "SELECT current_user, pg_has_role(:reader, 'MEMBER'), pg_has_role(:reader, 'USAGE')"
+            ),
+            {"reader": TENANT_ROLE},
         ).one()
+        memberships = set(
+            conn.execute(
+                text(
+                    "SELECT m.roleid::regrole::text FROM pg_auth_members AS m"
+                    " WHERE m.member = current_user::regrole"
+                )
+            ).scalars()
+        )
     assert tuple(found) == (config.APP_ROLE, True, False)
+    assert memberships == {TENANT_ROLE}
+
+
+@pytest.mark.parametrize("role", ["authenticated", "anon", "service_role", "postgres"])
+def test_app_role_cannot_become_a_role_of_the_project(app: Engine, role: str) -> None:
+    # authenticated is what every signed-in API user of a Supabase project shares.
+    with pytest.raises(DBAPIError) as error, app.connect() as conn, conn.begin():
+        conn.execute(text(f"SET LOCAL ROLE {role}"))
+    assert sqlstate(error.value) == INSUFFICIENT_PRIVILEGE
+
+
+@pytest.mark.parametrize("statement", PROJECT_STATEMENTS)
+@pytest.mark.parametrize("as_reader", [False, True], ids=["app role", "reader"])
+def test_a_project_table_open_to_authenticated_stays_closed_to_the_app(
+    app: Engine, statement: str, as_reader: bool
+) -> None:
+    # Not READ ONLY: privileges alone must refuse, whatever the table's policies allow.
+    with pytest.raises(DBAPIError) as error, app.connect() as conn, conn.begin():
+        conn.execute(
+            text("SELECT set_config('request.jwt.claim.sub', :sub, true)"), {"sub": USERS["A"]}
+        )
+        if as_reader:
+            conn.execute(text(f"SET LOCAL ROLE {TENANT_ROLE}"))
+        conn.execute(text(PROJECT_STATEMENTS[statement]))
+    assert sqlstate(error.value) == INSUFFICIENT_PRIVILEGE
+
+
+def test_the_reader_does_not_read_what_the_dashboard_does_not(app: Engine) -> None:
+    with pytest.raises(DBAPIError) as error, scoped(app, USERS["A"]) as conn:
+        conn.execute(text("SELECT session_id FROM public.eva_orchestration_sessions"))
+    assert sqlstate(error.value) == INSUFFICIENT_PRIVILEGE
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -331,13 +392,22 @@ def test_without_set_role_the_app_reads_no_tenant_table(app: Engine, table: str)
     assert sqlstate(error.value) == INSUFFICIENT_PRIVILEGE
 
 
-def test_app_reads_only_the_sign_in_columns_of_auth_users(app: Engine) -> None:
-    with app.connect() as conn:
-        emails = set(conn.execute(text("SELECT email FROM auth.users")).scalars())
-    assert emails == {f"{name.lower()}@rls.test" for name in USERS}
+@pytest.mark.parametrize("column", ["id", "email", "encrypted_password", "raw_user_meta_data"])
+def test_app_reads_nothing_of_auth_users_itself(app: Engine, column: str) -> None:
     with pytest.raises(DBAPIError) as error, app.connect() as conn:
-        conn.execute(text("SELECT raw_user_meta_data FROM auth.users"))
+        conn.execute(text(f"SELECT {column} FROM auth.users"))  # noqa: S608
     assert sqlstate(error.value) == INSUFFICIENT_PRIVILEGE
+
+
+def test_the_sign_in_function_answers_for_one_account_only(app: Engine) -> None:
+    with app.connect() as conn:
+        found = conn.execute(
+            text("SELECT id::text FROM orchdash.account_by_email(:email)"), {"email": "A@RLS.test"}
+        ).scalars()
+        assert list(found) == [USERS["A"]]
+        assert not list(
+            conn.execute(text("SELECT id FROM orchdash.account_by_email('%')")).scalars()
+        )
 
 
 def test_a_tenant_cannot_list_the_users(app: Engine) -> None:
@@ -350,7 +420,7 @@ SESSION_STATE = """
     SELECT pg_backend_pid(), current_user::text,
            current_setting('request.jwt.claims', true),
            current_setting('request.jwt.claim.sub', true),
-           auth.uid()::text, current_setting('transaction_read_only'),
+           current_setting('transaction_read_only'),
            current_setting('statement_timeout')
 """
 
@@ -389,13 +459,13 @@ def test_one_pooled_connection_carries_nothing_to_the_next_user(
                 state = tuple(conn.execute(text(SESSION_STATE)).one())
             claims, sub = state[2:4]
             assert not claims and not sub
-            assert state == (pid, config.APP_ROLE, claims, sub, None, "off", default_timeout)
+            assert state == (pid, config.APP_ROLE, claims, sub, "off", default_timeout)
 
         with pytest.raises(raised) if raised else nullcontext():
             with scoped(engine, USERS["A"]) as conn:
                 state = conn.execute(text(SESSION_STATE)).one()
-                assert state[:2] == (pid, "authenticated")
-                assert state[4] == USERS["A"]
+                assert state[:2] == (pid, TENANT_ROLE)
+                assert state[3] == USERS["A"]
                 assert visible(conn, "orchestration_metrics") == expected_rows(
                     "orchestration_metrics", "A"
                 )
@@ -405,7 +475,7 @@ def test_one_pooled_connection_carries_nothing_to_the_next_user(
         with scoped(engine, USERS["B"]) as conn:
             state = conn.execute(text(SESSION_STATE)).one()
             assert state[0] == pid
-            assert USERS["A"] not in state[2] and state[3:5] == (USERS["B"], USERS["B"])
+            assert USERS["A"] not in state[2] and state[3] == USERS["B"]
             assert visible(conn, "orchestration_metrics") == expected_rows(
                 "orchestration_metrics", "B"
             )

@@ -398,7 +398,7 @@ def test_the_runtime_role_itself_reads_no_rollup(copy: tuple[mw.World, Engine, E
 def test_other_roles_cannot_write_or_rebuild(copy: tuple[mw.World, Engine, Engine]) -> None:
     _world, _owner, app = copy
     with app.connect() as conn:
-        conn.execute(text("SET ROLE authenticated"))
+        conn.execute(text(f"SET ROLE {db.TENANT_ROLE}"))
         for statement in (
             "SELECT orchdash.rollup_rebuild()",
             "SELECT orchdash.rollup_fold()",

@@ -100,7 +100,7 @@ INDEXES = {
     "orchestration_metrics_pkey": "CREATE UNIQUE INDEX orchestration_metrics_pkey"
     " ON public.orchestration_metrics USING btree (metric_id)",
 }
-# Beside the spec's five, ours (migration 0004, documented in docs/performance.md).
+# Beside the spec's five, ours (migration f04, documented in docs/performance.md).
 OUR_INDEXES = {
     "orchdash_metrics_durations": "CREATE INDEX orchdash_metrics_durations"
     " ON public.orchestration_metrics USING btree (company_id, stage_id, stage_duration)"
@@ -108,7 +108,7 @@ OUR_INDEXES = {
     "orchdash_metrics_venture_stages": "CREATE INDEX orchdash_metrics_venture_stages"
     " ON public.orchestration_metrics USING btree (venture_id, stage_id, recorded_at)"
     " INCLUDE (stage_duration, company_id)",
-    # Migration 0008: Venture health's cell medians.
+    # Venture health's cell medians.
     "orchdash_metrics_venture_durations": "CREATE INDEX orchdash_metrics_venture_durations"
     " ON public.orchestration_metrics USING btree (venture_id, stage_id, stage_duration)"
     " INCLUDE (recorded_at, company_id) WHERE (stage_duration IS NOT NULL)",
@@ -273,22 +273,35 @@ def test_the_select_policy_reads_active_access_of_the_signed_in_user(admin_engin
     )
 
 
-@pytest.mark.parametrize("table", [t for t in TENANT_TABLES if t != "orchestration_metrics"])
-def test_the_other_tenant_tables_have_only_active_access_select_policies(
+# The reader's own policies on the tables the dashboard reads beside the metrics (migration f03);
+# eva_orchestration_sessions it does not read, and has none.
+READER_POLICIES = {
+    "companies": "orchdash_reader_companies",
+    "ventures": "orchdash_reader_ventures",
+    "user_company_access": "orchdash_reader_access",
+    "eva_orchestration_sessions": None,
+}
+
+
+@pytest.mark.parametrize("table", READER_POLICIES)
+def test_the_other_tenant_tables_have_only_the_readers_active_access_policy(
     admin_engine: Engine, table: str
 ) -> None:
     found = rows(
         admin_engine,
-        "SELECT cmd, qual FROM pg_policies WHERE schemaname = 'public' AND tablename = :table",
+        "SELECT policyname, cmd, roles::text[], qual FROM pg_policies"
+        " WHERE schemaname = 'public' AND tablename = :table",
         table=table,
     )
-    assert [cmd for cmd, _ in found] == ["SELECT"]
-    [(_, qual)] = found
+    if READER_POLICIES[table] is None:
+        assert found == []
+        return
+    [(name, cmd, roles, qual)] = found
+    assert (name, cmd, list(roles)) == (READER_POLICIES[table], "SELECT", ["orchdash_reader"])
     if table == "user_company_access":
-        assert normalised(qual) == "((user_id = auth.uid()) AND (is_active = true))"
+        assert normalised(qual) == "((user_id = auth.uid()) AND is_active)"
     else:
-        assert "user_company_access.user_id = auth.uid()" in qual
-        assert "user_company_access.is_active = true" in qual
+        assert "a.user_id = auth.uid()" in qual and "a.is_active" in qual
 
 
 @pytest.mark.parametrize(
@@ -325,6 +338,9 @@ def test_auth_users_has_what_sign_in_and_the_foreign_keys_need(admin_engine: Eng
         ("id", "uuid", True),
         ("email", "character varying(255)", False),
         ("encrypted_password", "character varying(255)", False),
+        ("email_confirmed_at", "timestamp with time zone", False),
+        ("banned_until", "timestamp with time zone", False),
+        ("deleted_at", "timestamp with time zone", False),
         ("created_at", "timestamp with time zone", False),
         ("updated_at", "timestamp with time zone", False),
         ("raw_user_meta_data", "jsonb", False),

@@ -3,12 +3,13 @@
 -- params: email, password_hash
 WITH updated AS (
     UPDATE auth.users
-    SET encrypted_password = :password_hash, updated_at = now()
+    SET encrypted_password = :password_hash, updated_at = now(),
+        email_confirmed_at = coalesce(email_confirmed_at, now())
     WHERE lower(email) = lower(:email)
     RETURNING id
 ), inserted AS (
-    INSERT INTO auth.users (id, email, encrypted_password)
-    SELECT gen_random_uuid(), :email, :password_hash
+    INSERT INTO auth.users (id, email, encrypted_password, email_confirmed_at)
+    SELECT gen_random_uuid(), :email, :password_hash, now()
     WHERE NOT EXISTS (SELECT FROM updated)
     RETURNING id
 )

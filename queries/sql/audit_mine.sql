@@ -1,5 +1,5 @@
 -- The signed-in user's own audit rows, newest first. Filters on the user explicitly as well as
--- through RLS (orchdash_audit_own), so either alone keeps a user to their own rows.
+-- through RLS (export_audit_own), so either alone keeps a user to their own rows.
 -- params: user_id, row_limit
 SELECT
     a.id,
@@ -13,7 +13,7 @@ SELECT
     CAST(a.scope AS text[]) AS scope,
     a.sha256,
     a.reason
-FROM orchdash_audit AS a
+FROM orchdash.export_audit AS a
 WHERE a.user_id = CAST(:user_id AS uuid)
 ORDER BY a.at DESC, a.id DESC
 LIMIT CAST(:row_limit AS bigint)

@@ -1,7 +1,7 @@
--- Record one export or refused attempt through the insert-only function of migration 0005; the
+-- Record one export or refused attempt through the insert-only function of migration f05; the
 -- user is the one in this transaction's JWT claims (none for an attempt without an identity).
 -- params: action, file_name, filters, time_zone, data_as_of, row_count, scope, sha256, reason
-SELECT public.orchdash_record_export(
+SELECT orchdash.record_export(
     CAST(:action AS text),
     CAST(:file_name AS text),
     CAST(:filters AS jsonb),

@@ -1,3 +1,4 @@
--- Whether the account still exists: checked on every page run, so a deleted user is signed out.
+-- Whether the account may still be signed in (exists, not banned, not deleted, confirmed):
+-- checked on every page run, so such a user is signed out at their next action.
 -- params: user_id
-SELECT EXISTS (SELECT 1 FROM auth.users WHERE id = CAST(:user_id AS uuid))
+SELECT orchdash.account_active(CAST(:user_id AS uuid))

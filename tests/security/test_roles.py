@@ -1,8 +1,10 @@
 """Case 9, roles, read from the catalog so that every table, view and function a later migration
 adds is covered too: the runtime role and every role it can become are not superuser, own
 nothing, cannot bypass RLS or write anything; every relation it can read that holds tenant data
-applies RLS (views as the invoker, no materialized views), and no function it can call runs
-with its owner's rights.
+applies RLS (views as the invoker, no materialized views), and the only functions it can call
+that run with their owner's rights are the three reviewed doors of migration f05 (the export
+audit's insert, and sign-in's lookup of one account and of its state), each with a pinned
+search_path; the reader it becomes can call none.
 
 The fixed statements of tests/test_rls.py (writes inside and outside the READ ONLY
 transaction, per table) stay there; the role's own attributes are also in test_app_role_attributes.
@@ -80,6 +82,16 @@ DEFINER_FUNCTIONS = """
       AND has_function_privilege(:role, p.oid, 'EXECUTE')
 """
 RUNTIME_ROLES = (config.APP_ROLE, db.TENANT_ROLE)
+# What each runtime role may call that runs as its owner: reviewed one by one (migration f05).
+DOORS = {
+    config.APP_ROLE: {
+        "orchdash.record_export(text,text,jsonb,text,timestamp with time zone,bigint,uuid[],"
+        "text,text)",
+        "orchdash.account_by_email(text)",
+        "orchdash.account_active(uuid)",
+    },
+    db.TENANT_ROLE: set(),
+}
 
 
 def relations(owner: Engine, role: str) -> list[dict[str, object]]:
@@ -163,7 +175,8 @@ def test_every_write_to_every_table_is_refused_with_a_permission_error(
 @pytest.mark.parametrize("role", RUNTIME_ROLES)
 def test_what_it_can_read_applies_row_level_security(owner: Engine, role: str) -> None:
     readable = [r for r in relations(owner, role) if r["readable"]]
-    assert readable
+    # The login itself reads nothing (not even auth.users); the reader it becomes reads tenants.
+    assert bool(readable) == (role == db.TENANT_ROLE), [r["name"] for r in readable]
     for r in readable:
         if r["kind"] == "v":
             # A view runs as its owner unless security_invoker: RLS would not apply.
@@ -174,11 +187,9 @@ def test_what_it_can_read_applies_row_level_security(owner: Engine, role: str) -
             assert r["rls"], f"{r['name']} holds tenant rows without RLS"
     with owner.connect() as conn:
         definers = conn.execute(text(DEFINER_FUNCTIONS), {"role": role}).all()
-    for f in definers:
-        # It runs with its owner's rights: allowed only as a write-only door (the export
-        # audit) whose owner can read nothing, and which hands nothing back.
-        assert f.pinned_path and f.returns_nothing, f.name
-        assert not f.owner_privileged and not f.owner_reads, (f.name, f.owner)
+    # They run with their owner's rights: only the reviewed doors, each with a pinned path.
+    assert {f.name.replace(", ", ",") for f in definers} == DOORS[role]
+    assert all(f.pinned_path for f in definers)
 
 
 @pytest.mark.parametrize("user", w.USERS)
@@ -210,9 +221,9 @@ def test_the_checks_catch_a_leaking_function_and_a_view_run_as_its_owner(owner: 
             text(
                 "CREATE FUNCTION public.leak() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
                 " AS 'SELECT count(*) FROM public.orchestration_metrics';"
-                " GRANT EXECUTE ON FUNCTION public.leak() TO authenticated;"
+                " GRANT EXECUTE ON FUNCTION public.leak() TO orchdash_reader;"
                 " CREATE VIEW public.leaky AS SELECT company_id FROM public.orchestration_metrics;"
-                " GRANT SELECT ON public.leaky TO authenticated"
+                " GRANT SELECT ON public.leaky TO orchdash_reader"
             )
         )
         [leak] = [
