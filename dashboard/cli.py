@@ -1,4 +1,4 @@
-"""The `orchdash` admin command: migrate, demo, users, run."""
+"""The `orchdash` admin command: migrate, demo, users, run, check."""
 
 from __future__ import annotations
 
@@ -21,8 +21,19 @@ def _external() -> bool:
     return bool(os.environ.get("DATABASE_URL") or os.environ.get("ORCHDASH_ADMIN_DATABASE_URL"))
 
 
-def cmd_migrate(_: argparse.Namespace) -> int:
+def migrate() -> None:
+    """Migrate the database; an embedded demo database of the folded revisions is made anew."""
+    if not _external() and schema.is_folded(db.admin_url()):
+        print(
+            "The embedded demo database predates the folded migrations (f01-f05): recreating it.",
+            file=sys.stderr,
+        )
+        db.drop_embedded_database()
     schema.migrate(db.admin_url())
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    migrate()
     print("Database migrated to the latest revision.")
     return 0
 
@@ -66,7 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    schema.migrate(db.admin_url())
+    migrate()
     load_demo(args.rows, args.seed)
     return 0
 
@@ -92,11 +103,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Streamlit process joins the same server, and the last of the two to exit stops it.
         from queries import demo
 
-        schema.migrate(db.admin_url())
+        migrate()
         if not demo.has_demo(db.admin_engine()):
             load_demo(int(os.environ.get("ORCHDASH_DEMO_ROWS", "200000")), seed=42)
     elif os.environ.get("ORCHDASH_ADMIN_DATABASE_URL"):
-        schema.migrate(db.admin_url())
+        migrate()
     if not os.environ.get("DATABASE_URL") or os.environ.get("ORCHDASH_ADMIN_DATABASE_URL"):
         # The rollups' log of changes, folded every few seconds while the app runs.
         from queries import folding
@@ -130,6 +141,23 @@ def _interrupted(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Verify the deployment (queries.checks); 1 when something is unsafe."""
+    from queries import checks
+
+    owner = args.owner_url or os.environ.get("ORCHDASH_ADMIN_DATABASE_URL")
+    if owner is None and not (args.url or os.environ.get("DATABASE_URL")):
+        owner = db.admin_url()  # the embedded server, whose owner is at hand
+    results = checks.run_checks(args.url or db.app_url(), owner)
+    width = max(len(c.name) for c in results) + 2
+    indent = " " * (width + 8)
+    print(f"{'check':{width}}{'status':8}problem / fix")
+    for c in results:
+        lines = c.detail.splitlines() + [f"fix: {fix}" for fix in c.fix.splitlines()]
+        print((f"{c.name:{width}}{c.status:8}" + f"\n{indent}".join(lines)).rstrip())
+    return 1 if checks.unsafe(results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orchdash", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="serve the dashboard (embedded database unless DATABASE_URL)")
     run.add_argument("streamlit_args", nargs=argparse.REMAINDER)
     run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="verify the deployment; exit 1 when it is unsafe")
+    check.add_argument("--url", help="the runtime role's URL (default: DATABASE_URL)")
+    check.add_argument("--owner-url", help="the owner's (default: ORCHDASH_ADMIN_DATABASE_URL)")
+    check.set_defaults(func=cmd_check)
     return parser
 
 
@@ -156,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "users" and args.action in ("add", "grant", "revoke") and not args.email:
         print("users add|grant|revoke needs an email", file=sys.stderr)
         return 2
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except schema.MigrationError as error:
+        # What is wrong and how to fix it, without a traceback: nothing was changed.
+        print(error, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,3 @@
+-- The server process serving this transaction: a pooler in transaction mode may hand each
+-- transaction of one client connection to another one.
+SELECT pg_backend_pid()
