@@ -23,7 +23,7 @@ import streamlit as st
 
 from dashboard import format as fmt
 from queries import Filters, InvalidFilter, config
-from queries.filters import (
+from queries.criteria import (
     AGENT_MATCHES,
     FIRST_DATE,
     GRAINS,

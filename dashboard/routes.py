@@ -34,8 +34,8 @@ from dashboard import sessions, tokens
 from dashboard.sessions import SessionStore
 from dashboard.streaming import ThreadedByteStream
 from queries import audit, users
+from queries.criteria import Filters, Scope
 from queries.errors import DashboardError
-from queries.filters import Filters, Scope
 
 SSO_PARAM = "orchdash_sso"
 NEXT_COOKIE_SECONDS = 600

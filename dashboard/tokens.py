@@ -18,8 +18,8 @@ from itsdangerous import BadSignature
 
 from dashboard import signing
 from dashboard.sessions import SignedIn
+from queries.criteria import Filters
 from queries.errors import InvalidFilter
-from queries.filters import Filters
 
 MAX_AGE_SECONDS = 300
 ROUTE = "/export.csv"

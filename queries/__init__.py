@@ -1,10 +1,10 @@
 """The data layer of the dashboard: typed, tenant-scoped queries. Pages call only these names."""
 
 from queries.agents import agent_activity, agents
+from queries.criteria import Filters, Scope
 from queries.db import get_engine
 from queries.errors import Busy, DashboardError, DataUnavailable, InvalidFilter, QueryTimeout
-from queries.export import export_csv
-from queries.filters import Filters, Scope
+from queries.extracts import export_csv
 from queries.health import cell_rows, venture_changes, venture_stage_health
 from queries.metrics import (
     chairman_interventions,

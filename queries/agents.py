@@ -1,7 +1,7 @@
 """Agents: who the scope's rows name in ``agents_involved``, and what each agent's rows show.
 
 Agent names are free text from the data. :func:`agents` lists the names that the scope's rows
-hold (and that :class:`~queries.filters.Filters` accepts, so every listed name can be chosen);
+hold (and that :class:`~queries.criteria.Filters` accepts, so every listed name can be chosen);
 :func:`agent_activity` reports utilization and response time per agent over the rows the filters
 select. Both read the agent rollup of migration 0007 (sums per company, local day and
 ``agents_involved`` list, over all ventures and stages and again per venture and stage), so
@@ -16,8 +16,8 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Engine
 
+from queries.criteria import Filters, Scope, sql_params, valid_agent
 from queries.errors import InvalidFilter
-from queries.filters import Filters, Scope, sql_params, valid_agent
 from queries.frames import Columns, empty, from_rows
 from queries.metrics import fetch
 

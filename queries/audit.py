@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from queries import config, db, sqlfiles
-from queries.filters import Filters, Scope, valid_id
+from queries.criteria import Filters, Scope, valid_id
 from queries.frames import Columns, from_rows
 from queries.metrics import _valid_limit, fetch
 

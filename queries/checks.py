@@ -26,7 +26,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.engine import make_url
 
-from queries import confidence, config, db, schema
+from queries import config, db, low_confidence, schema
 from queries.errors import InvalidFilter
 from queries.sqlfiles import load
 
@@ -170,7 +170,7 @@ def settings_stored(runtime: Engine) -> Check:
     name, zone = "settings stored", config.timezone_name()
     try:
         config.timezone()
-        params = {"zone": zone, "threshold": confidence.default_threshold()}
+        params = {"zone": zone, "threshold": low_confidence.default_threshold()}
     except InvalidFilter as error:  # a ValueError too: first
         return Check(name, "warn", str(error), "set ORCHDASH_LOW_CONFIDENCE to a number 0..100")
     except (ZoneInfoNotFoundError, ValueError):

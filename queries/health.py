@@ -32,11 +32,11 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from queries import db
-from queries.confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
-from queries.confidence import default_threshold, valid_threshold
+from queries.criteria import Filters, Scope, sql_params, valid_id
 from queries.errors import InvalidFilter
-from queries.filters import Filters, Scope, sql_params, valid_id
 from queries.frames import Columns, conform, empty, typed
+from queries.low_confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
+from queries.low_confidence import default_threshold, valid_threshold
 from queries.metrics import (
     _valid_limit,
     fetch,

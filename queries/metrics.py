@@ -22,10 +22,10 @@ import pandas as pd
 from sqlalchemy import Engine, Row
 
 from queries import config, db, percentiles, periods, sqlfiles
-from queries.confidence import threshold_or_default
+from queries.criteria import Filters, Scope, sql_params, valid_id, valid_ids, valid_timezone
 from queries.errors import InvalidFilter
-from queries.filters import Filters, Scope, sql_params, valid_id, valid_ids, valid_timezone
 from queries.frames import Columns, empty, from_rows, typed
+from queries.low_confidence import threshold_or_default
 
 STAGE_IDS = range(1, 41)
 

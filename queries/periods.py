@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from queries.filters import Filters
+from queries.criteria import Filters
 
 DAY = timedelta(days=1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from queries.filters import Scope
+from queries.criteria import Scope
 from queries.metrics import fetch
 
 

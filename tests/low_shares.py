@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 import queries
 from queries import Filters, Scope
-from queries.confidence import threshold_or_default
+from queries.low_confidence import threshold_or_default
 
 PER_VENTURE = ("error_rates", "handoff_efficiency", "chairman_interventions")
 Figures = dict[str, dict[Any, float]]

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from queries import Filters, config, db, schema
-from queries.filters import GRAINS
+from queries.criteria import GRAINS
 
 SEED = 20260101
 FIRST_DAY = date(2025, 12, 20)

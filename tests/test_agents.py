@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from queries import Filters, InvalidFilter, Scope, config, db, folding, schema
-from queries.filters import MAX_AGENT_NAME, MAX_AGENTS
+from queries.criteria import MAX_AGENT_NAME, MAX_AGENTS
 
 D1, D2 = date(2026, 1, 1), date(2026, 1, 31)
 WORLD_AGENTS = ("planner", "=evil()", "-minus", "reviewer", "a,b")

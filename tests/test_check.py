@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from dashboard import cli
-from queries import checks, confidence, config, db, demo, schema
+from queries import checks, config, db, demo, low_confidence, schema
 
 ROW = re.compile(r"^(\S.*?)\s{2,}(ok|warn|FAIL)\b\s*(.*)$")
 EXPECTED = [
@@ -335,7 +335,7 @@ def test_rollups_out_of_date_warn(
 def test_settings_that_differ_from_the_apps_warn(
     fresh: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stored, threshold = config.timezone_name(), confidence.default_threshold()
+    stored, threshold = config.timezone_name(), low_confidence.default_threshold()
     zone = "Pacific/Auckland" if stored != "Pacific/Auckland" else "Europe/Paris"
     monkeypatch.setenv("ORCHDASH_TIMEZONE", zone)
     code, rows = run(capsys, "--url", fresh.app, "--owner-url", fresh.owner)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 
 import queries
 from queries import Filters, Scope, db
-from queries.export import CHUNK_BYTES, HEADER, RecordEnds
+from queries.extracts import CHUNK_BYTES, HEADER, RecordEnds
 
 WHOLE = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="Asia/Kolkata")
 NAMES = ("company", "venture")

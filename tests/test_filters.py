@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import queries
 from queries import Filters, InvalidFilter, Scope, db
-from queries.filters import MAX_IDS
+from queries.criteria import MAX_IDS
 
 D1, D2 = date(2026, 1, 1), date(2026, 1, 31)
 A = "6f1c0d4e-8a54-4b8e-9a55-0c7a8f5f1a01"

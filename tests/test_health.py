@@ -31,8 +31,8 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from queries import Filters, Scope, config, db, health, metrics, schema, sqlfiles
+from queries.criteria import sql_params
 from queries.errors import InvalidFilter
-from queries.filters import sql_params
 
 GIVEN = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -22,8 +22,8 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from queries import Filters, db
-from queries.confidence import default_threshold
 from queries.errors import InvalidFilter
+from queries.low_confidence import default_threshold
 
 GIVEN = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -28,8 +28,8 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from queries import Filters, config, db, demo, folding, percentiles, periods, sqlfiles
-from queries.confidence import default_threshold
-from queries.filters import sql_params
+from queries.criteria import sql_params
+from queries.low_confidence import default_threshold
 from queries.metrics import fetch
 
 GIVEN = settings(

@@ -61,7 +61,7 @@ def main(mode: str, url: str, user_id: str, start: str, end: str) -> dict[str, A
     else:
         # The usual way: every row into a DataFrame, then the DataFrame to CSV.
         statement = sqlfiles.load("metric_rows")
-        params = queries.filters.sql_params(scope, f) or {}
+        params = queries.criteria.sql_params(scope, f) or {}
         params["row_limit"] = None
         bound = {key: params[key] for key in statement._bindparams}
         with db.scoped(engine, user_id, timeout_ms=3_600_000) as conn:

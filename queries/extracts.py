@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 
 from queries import config, db, sqlfiles
-from queries.filters import Filters, Scope, sql_params
+from queries.criteria import Filters, Scope, sql_params
 from queries.metrics import METRIC_ROWS
 
 CHUNK_BYTES = 1 << 16
