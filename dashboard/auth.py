@@ -34,8 +34,8 @@ from dashboard.routes import SSO_PARAM
 from dashboard.sessions import SignedIn
 from dashboard.throttle import Throttle
 from queries import users
-from queries.db import get_engine, translated_errors
-from queries.errors import DashboardError
+from queries.engines import get_engine
+from queries.errors import DashboardError, translated_errors
 
 __all__ = ["SESSION_KEY", "SignedIn", "require_user"]
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from queries import admin, db, schema
+from queries import admin, embedded, engines, schema
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -23,13 +23,13 @@ def _external() -> bool:
 
 def migrate() -> None:
     """Migrate the database; an embedded demo database of the folded revisions is made anew."""
-    if not _external() and schema.is_folded(db.admin_url()):
+    if not _external() and schema.is_folded(engines.admin_url()):
         print(
             "The embedded demo database predates the folded migrations (f01-f05): recreating it.",
             file=sys.stderr,
         )
-        db.drop_embedded_database()
-    schema.migrate(db.admin_url())
+        embedded.drop_embedded_database()
+    schema.migrate(engines.admin_url())
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -54,7 +54,7 @@ def load_demo(rows: int, seed: int) -> None:
     started = time.monotonic()
     print(f"Loading {rows:,} demo rows (seed {seed})...", file=sys.stderr)
     summary = demo.load_demo(
-        db.admin_engine(),
+        engines.admin_engine(),
         rows=rows,
         seed=seed,
         progress=lambda done, total: _progress(done, total, started),
@@ -83,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    engine = db.admin_engine()
+    engine = engines.admin_engine()
     if args.action == "add":
         password = args.password or getpass.getpass(f"Password for {args.email}: ")
         user_id = admin.add_user(engine, args.email, password)
@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from queries import demo
 
         migrate()
-        if not demo.has_demo(db.admin_engine()):
+        if not demo.has_demo(engines.admin_engine()):
             load_demo(int(os.environ.get("ORCHDASH_DEMO_ROWS", "200000")), seed=42)
     elif os.environ.get("ORCHDASH_ADMIN_DATABASE_URL"):
         migrate()
@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The rollups' log of changes, folded every few seconds while the app runs.
         from queries import folding
 
-        folding.start(db.admin_engine())
+        folding.start(engines.admin_engine())
     port = os.environ.get("STREAMLIT_SERVER_PORT", "8501")
     command = [
         sys.executable,
@@ -147,8 +147,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     owner = args.owner_url or os.environ.get("ORCHDASH_ADMIN_DATABASE_URL")
     if owner is None and not (args.url or os.environ.get("DATABASE_URL")):
-        owner = db.admin_url()  # the embedded server, whose owner is at hand
-    results = checks.run_checks(args.url or db.app_url(), owner)
+        owner = engines.admin_url()  # the embedded server, whose owner is at hand
+    results = checks.run_checks(args.url or engines.app_url(), owner)
     width = max(len(c.name) for c in results) + 2
     indent = " " * (width + 8)
     print(f"{'check':{width}}{'status':8}problem / fix")

@@ -97,7 +97,7 @@ class Routes:
     def engine(self) -> Engine:
         if self._engine is not None:
             return self._engine()
-        from queries.db import get_engine
+        from queries.engines import get_engine
 
         return get_engine()
 

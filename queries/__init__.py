@@ -2,7 +2,7 @@
 
 from queries.agents import agent_activity, agents
 from queries.criteria import Filters, Scope
-from queries.db import get_engine
+from queries.engines import get_engine
 from queries.errors import Busy, DashboardError, DataUnavailable, InvalidFilter, QueryTimeout
 from queries.extracts import export_csv
 from queries.health import cell_rows, venture_changes, venture_stage_health

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Literal
 import pandas as pd
 from sqlalchemy import Engine
 
-from queries import config, db, sqlfiles
+from queries import config, errors, sqlfiles, transactions
 from queries.criteria import Filters, Scope, valid_id
 from queries.frames import Columns, from_rows
 from queries.metrics import _valid_limit, fetch
@@ -138,8 +138,8 @@ def record(
         "sha256": receipt.sha256 if receipt else None,
         "reason": reason[:_MAX_REASON] if reason else None,
     }
-    claims = json.dumps({"sub": user, "role": db.CLAIMS_ROLE}) if user else ""
-    with db.translated_errors(), engine.connect() as conn, conn.begin():
+    claims = json.dumps({"sub": user, "role": transactions.CLAIMS_ROLE}) if user else ""
+    with errors.translated_errors(), engine.connect() as conn, conn.begin():
         conn.execute(
             sqlfiles.load("audit_session"),
             {"timeout": str(config.statement_timeout_ms()), "claims": claims, "sub": user or ""},

@@ -26,12 +26,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.engine import make_url
 
-from queries import config, db, low_confidence, schema
+from queries import config, engines, low_confidence, schema, transactions
 from queries.errors import InvalidFilter
 from queries.sqlfiles import load
 
 Status = Literal["ok", "warn", "FAIL"]
-READER = db.TENANT_ROLE
+READER = transactions.TENANT_ROLE
 API_ROLES = ("anon", "authenticated", "service_role")
 PUBLIC_TABLES = ("orchestration_metrics", "companies", "ventures", "user_company_access")
 ROLLUP_TABLES = tuple(
@@ -81,8 +81,10 @@ def unsafe(checks: Sequence[Check]) -> bool:
 def run_checks(url: str, owner_url: str | None = None) -> list[Check]:
     """Every check of the database at ``url`` (the runtime role's URL); the rollups' checks need
     ``owner_url`` (the owner's), and are one ``warn`` row without it."""
-    runtime = db.make_engine(_psycopg(url), pool_size=1, max_overflow=1)
-    owner = db.make_engine(_psycopg(owner_url), pool_size=1, max_overflow=0) if owner_url else None
+    runtime = engines.make_engine(_psycopg(url), pool_size=1, max_overflow=1)
+    owner = (
+        engines.make_engine(_psycopg(owner_url), pool_size=1, max_overflow=0) if owner_url else None
+    )
     try:
         pooler = pooler_mode(runtime)
         reachable = pooler.status != "FAIL"  # else nothing more can be checked with this URL

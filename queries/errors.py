@@ -1,6 +1,13 @@
-"""The errors the UI shows as messages: each has a text fit for a chairman, never a traceback."""
+"""The errors the UI shows as messages: each has a text fit for a chairman, never a traceback;
+and ``translated_errors()``, which turns driver and pool failures into them."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from sqlalchemy import exc as sa_exc
 
 
 class DashboardError(Exception):
@@ -29,3 +36,30 @@ class QueryTimeout(DashboardError):
     user_message = (
         "This view took too long to compute and was cancelled. Narrow the period or filters."
     )
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn driver and pool failures into the dashboard's error types."""
+    try:
+        yield
+    except sa_exc.TimeoutError as exc:  # the pool's, not the server's
+        raise Busy() from exc
+    except sa_exc.DBAPIError as exc:
+        mapped = _mapped(exc.orig, lost=exc.connection_invalidated)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    except psycopg.Error as exc:  # raised by the raw driver connection (COPY)
+        mapped = _mapped(exc, lost=False)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def _mapped(orig: BaseException | None, *, lost: bool) -> Exception | None:
+    if isinstance(orig, psycopg.errors.QueryCanceled):
+        return QueryTimeout()
+    if lost or isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
+        return DataUnavailable()
+    return None

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Engine
 
-from queries import config, db, sqlfiles
+from queries import config, sqlfiles, transactions
 from queries.criteria import Filters, Scope, sql_params
 from queries.metrics import METRIC_ROWS
 
@@ -58,7 +58,7 @@ def export_csv(engine: Engine, scope: Scope, f: Filters, out: BinaryIO) -> int:
     compiled = copy_rows.compile(dialect=engine.dialect)
     bound: dict[str, Any] = {key: params[key] for key in copy_rows._bindparams}
     record_ends = RecordEnds()
-    with db.scoped(engine, scope.user_id, timeout_ms=config.export_timeout_ms()) as conn:
+    with transactions.scoped(engine, scope.user_id, timeout_ms=config.export_timeout_ms()) as conn:
         conn.execute(sqlfiles.load("export_session"), {"tz": f.tz})
         driver = conn.connection.driver_connection
         assert driver is not None

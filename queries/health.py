@@ -12,7 +12,7 @@ carry their own quality and confidence:
   against the previous period of equal length, scored against the spread across ventures.
 - :func:`cell_rows`: the raw rows behind one venture x stage cell (the drill-down).
 
-Both tenancy locks hold as everywhere: the SQL runs in ``db.scoped()`` and filters
+Both tenancy locks hold as everywhere: the SQL runs in ``transactions.scoped()`` and filters
 ``company_id = ANY(:company_ids)`` with the scope's companies intersected with the choice; an
 empty intersection answers an empty frame without SQL. The venture choice narrows the ventures
 shown, never the baselines, peers or spread they are compared with.
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from queries import db
+from queries import side_reads, transactions
 from queries.criteria import Filters, Scope, sql_params, valid_id
 from queries.errors import InvalidFilter
 from queries.frames import Columns, conform, empty, typed
@@ -245,9 +245,10 @@ def venture_stage_health(
     # The venture choice narrows the cells shown, never what they are compared with.
     every = replace(f, venture_ids=())
     # One snapshot for the counts and the medians at their middle rank: a row committed between
-    # the two reads would shift the rank. A side connection in that snapshot (db.beside) reads
-    # the stages' medians while this one counts the cells, then each reads part of the cells'
-    # medians: one side connection, not one per read, as a new backend costs more than a read.
+    # the two reads would shift the rank. A side connection in that snapshot (side_reads.beside)
+    # reads the stages' medians while this one counts the cells, then each reads part of the
+    # cells' medians: one side connection, not one per read, as a new backend costs more than a
+    # read.
     known: Future[pd.DataFrame] = Future()
 
     def beside_the_caller() -> tuple[dict[int, list[float | None]], dict[Any, float | None]]:
@@ -255,8 +256,8 @@ def venture_stage_health(
         baselines = stage_percentiles(engine, scope, every, (0.5,))
         return baselines, _medians_of(engine, scope, f, _measured(known.result(), True), params)
 
-    with db.scoped(engine, scope.user_id), _settled(known):
-        side = db.beside(beside_the_caller)
+    with transactions.scoped(engine, scope.user_id), _settled(known):
+        side = side_reads.beside(beside_the_caller)
         groups = venture_stages(engine, scope, every, limit)
         stages, stage_of = np.unique(
             groups["stage_id"].to_numpy(dtype="int64"), return_inverse=True

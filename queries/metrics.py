@@ -1,4 +1,5 @@
-"""One typed function per query: each runs a named SQL file in ``db.scoped()`` and returns a frame.
+"""One typed function per query: each runs a named SQL file in ``transactions.scoped()`` and
+returns a frame.
 
 Every function takes the engine, the user's :class:`Scope` and (mostly) :class:`Filters`, and
 applies both tenancy locks: the scoped transaction (RLS as the user) and the explicit
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import Engine, Row
 
-from queries import config, db, percentiles, periods, sqlfiles
+from queries import config, percentiles, periods, sqlfiles, transactions
 from queries.criteria import Filters, Scope, sql_params, valid_id, valid_ids, valid_timezone
 from queries.errors import InvalidFilter
 from queries.frames import Columns, empty, from_rows, typed
@@ -180,7 +181,7 @@ def fetch(engine: Engine, scope: Scope, name: str, params: dict[str, Any]) -> li
     """Run ``queries/sql/<name>.sql`` in the user's scoped transaction; bind what it declares."""
     statement = sqlfiles.load(name)
     bound = {key: params[key] for key in statement._bindparams}
-    with db.scoped(engine, scope.user_id) as conn:
+    with transactions.scoped(engine, scope.user_id) as conn:
         return list(conn.execute(statement, bound))
 
 
@@ -376,7 +377,7 @@ def stage_percentiles(
     params.update(periods.percentile_cells(f))
     params["fractions"] = list(fractions)
     # One snapshot: the ranks are counted in the histograms that the values are then read at.
-    with db.scoped(engine, scope.user_id):
+    with transactions.scoped(engine, scope.user_id):
         rows = fetch(engine, scope, "duration_histograms", params)
         raw = {r.stage_id: r.percentiles for r in rows if r.base is None}
         if raw:

@@ -21,7 +21,7 @@ from typing import Any
 import bcrypt
 from sqlalchemy import Engine, Row
 
-from queries import config, db
+from queries import config, errors
 from queries.sqlfiles import load
 
 # bcrypt reads at most 72 bytes; Supabase refuses longer passwords when they are set.
@@ -37,7 +37,7 @@ def _dummy_hash() -> bytes:
 
 
 def _read(engine: Engine, name: str, params: dict[str, Any]) -> Sequence[Row[Any]]:
-    with db.translated_errors(), engine.connect() as conn:
+    with errors.translated_errors(), engine.connect() as conn:
         conn = conn.execution_options(postgresql_readonly=True)
         with conn.begin():
             conn.execute(load("user_settings"), {"timeout_ms": str(config.statement_timeout_ms())})

@@ -14,9 +14,10 @@ from pathlib import Path
 import db_fixtures
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from queries import db, schema
+from queries import embedded, engines, schema
 
 # Fixtures of the query tests' shared world (world, world_app_url, world_app), and of the
 # security suite's hostile world (hostile_*), which tests/e2e uses too.
@@ -28,11 +29,11 @@ def server_url() -> Iterator[str]:
     """An owner's URL to a maintenance database on a running server."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        yield db._with_driver(url)
+        yield engines.with_driver(url)
         return
     folder = Path(tempfile.mkdtemp(prefix="orchdash-test-"))
-    server = db.start_embedded(folder / "pgdata", cleanup_mode="delete")
-    socket_dir = db.make_url(server.get_uri()).query["host"]
+    server = embedded.start_embedded(folder / "pgdata", cleanup_mode="delete")
+    socket_dir = make_url(server.get_uri()).query["host"]
     yield f"postgresql+psycopg://postgres@/postgres?host={socket_dir}"
     server.cleanup()
 
@@ -44,11 +45,11 @@ def create_database(server_url: str, prefix: str = "orchdash_test") -> str:
     with engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
-    return db.with_database(server_url, name)
+    return engines.with_database(server_url, name)
 
 
 def drop_database(server_url: str, url: str) -> None:
-    name = db.make_url(url).database
+    name = make_url(url).database
     engine = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -130,5 +131,5 @@ def database_maker(request: pytest.FixtureRequest) -> DatabaseMaker:
     return DatabaseMaker(
         request.param,
         cluster.new_database,
-        lambda url: cluster.url_as("supabase_admin", db.make_url(url).database),
+        lambda url: cluster.url_as("supabase_admin", make_url(url).database),
     )

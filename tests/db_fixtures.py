@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
-from queries import config, db
+from queries import config, engines
 
 
 def owner_engine(migrated_url: str) -> Iterator[Engine]:
@@ -25,11 +25,11 @@ def owner_engine(migrated_url: str) -> Iterator[Engine]:
 
 def runtime_url(migrated_url: str) -> str:
     """The same database as the app's runtime role."""
-    return db.as_role(migrated_url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    return engines.as_role(migrated_url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
 
 
 def runtime_engine(app_url: str) -> Iterator[Engine]:
     """The app's runtime role, exactly as the dashboard connects."""
-    engine = db.make_engine(app_url)
+    engine = engines.make_engine(app_url)
     yield engine
     engine.dispose()

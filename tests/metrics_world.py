@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from queries import Filters, config, db, schema
+from queries import Filters, config, engines, schema
 from queries.criteria import GRAINS
 
 SEED = 20260101
@@ -96,12 +96,12 @@ def world(new_database: Callable[[str], str]) -> World:
 @pytest.fixture(scope="module")
 def world_app_url(world: World) -> str:
     """The world's database as the app's runtime role (world_app: its engine)."""
-    return db.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    return engines.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
 
 
 @pytest.fixture(scope="module")
 def world_app(world_app_url: str) -> Iterator[Engine]:
-    engine = db.make_engine(world_app_url)
+    engine = engines.make_engine(world_app_url)
     yield engine
     engine.dispose()
 

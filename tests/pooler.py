@@ -5,10 +5,10 @@ Debian's pgbouncer as a child process in the foreground on a free 127.0.0.1 port
 unprivileged user when run as root (pgbouncer refuses root), wait until it accepts connections
 and stop it at the end; the ``pgbouncer`` fixture does the same for the test session. Each gives
 a :class:`Pooler`, whose ``url_for(url)`` turns any URL of that server (any role, any database)
-into the same URL through the pooler, so ``db.as_role``, ``db.with_database`` etc. still work on
-it. Every database of the server is reachable (a ``*`` entry); the roles are listed when it
-starts: pgbouncer wants every user name in its auth_file, even under ``auth_type = trust``, and
-logs in to the server with the password given there, if any.
+into the same URL through the pooler, so ``engines.as_role``, ``engines.with_database`` etc.
+still work on it. Every database of the server is reachable (a ``*`` entry); the roles are
+listed when it starts: pgbouncer wants every user name in its auth_file, even under
+``auth_type = trust``, and logs in to the server with the password given there, if any.
 
 The pooler is as unfriendly as transaction mode allows: a transaction runs on whichever server
 connection is idle, in round robin (consecutive transactions of one client move between server

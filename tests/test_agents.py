@@ -23,7 +23,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, InvalidFilter, Scope, config, db, folding, schema
+from queries import Filters, InvalidFilter, Scope, config, engines, folding, schema
 from queries.criteria import MAX_AGENT_NAME, MAX_AGENTS
 
 D1, D2 = date(2026, 1, 1), date(2026, 1, 31)
@@ -300,7 +300,9 @@ def agent_world(new_database: Callable[[str], str]) -> Iterator[AgentWorld]:
             ],
         )
     owner.dispose()
-    app = db.make_engine(db.as_role(url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD")))
+    app = engines.make_engine(
+        engines.as_role(url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    )
     yield AgentWorld(owner_url=url, app=app)
     app.dispose()
 

@@ -15,7 +15,7 @@ from test_pages import CHAIRMAN, Demo, app_for, assert_clean, open_page, plotly_
 import queries
 from dashboard import agent_charts, filters, tokens
 from dashboard import format as fmt
-from queries import Filters, db
+from queries import Filters, engines
 
 demo_db = pages_tests.demo_db
 app_env = pages_tests.app_env
@@ -24,7 +24,7 @@ KOLKATA = "Asia/Kolkata"
 
 @pytest.fixture(scope="module")
 def engine(demo_db: Demo) -> Iterator[Engine]:
-    engine = db.make_engine(demo_db.app_url, pool_size=1)
+    engine = engines.make_engine(demo_db.app_url, pool_size=1)
     yield engine
     engine.dispose()
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, Scope, audit, db
+from queries import Filters, Scope, audit, transactions
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_records_carry_the_transactions_user_and_read_back_as_own(
 
 def test_rls_alone_keeps_a_user_to_their_own_rows(world_app: Engine, world: mw.World) -> None:
     audit.record(world_app, world.users["hostile"], "export", receipt("hostile.csv"))
-    with db.scoped(world_app, world.users["single"]) as conn:
+    with transactions.scoped(world_app, world.users["single"]) as conn:
         seen = conn.execute(
             text("SELECT DISTINCT CAST(user_id AS text) FROM orchdash.export_audit")
         )
@@ -102,7 +102,7 @@ def test_the_runtime_role_cannot_write_the_table_directly(
 ) -> None:
     with pytest.raises(DBAPIError, match="permission denied"), world_app.begin() as conn:
         if as_reader:
-            conn.execute(text(f"SET LOCAL ROLE {db.TENANT_ROLE}"))
+            conn.execute(text(f"SET LOCAL ROLE {transactions.TENANT_ROLE}"))
         conn.execute(text(statement))
 
 

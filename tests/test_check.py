@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from dashboard import cli
-from queries import checks, config, db, demo, low_confidence, schema
+from queries import checks, config, demo, engines, low_confidence, schema
 
 ROW = re.compile(r"^(\S.*?)\s{2,}(ok|warn|FAIL)\b\s*(.*)$")
 EXPECTED = [
@@ -58,7 +58,7 @@ def migrated(new_database: Callable[[str], str], prefix: str) -> Database:
     owner = new_database(prefix)
     schema.migrate(owner)
     return Database(
-        owner, db.as_role(owner, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+        owner, engines.as_role(owner, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
     )
 
 
@@ -180,7 +180,7 @@ def login_role(scratch: Database) -> Iterator[Callable[[list[str]], str]]:
             for statement in [*AS_THE_APP, *statements]:
                 conn.execute(text(statement.format(role=role, password=password)))
         engine.dispose()
-        return db.as_role(scratch.owner, role, password)
+        return engines.as_role(scratch.owner, role, password)
 
     yield make
     engine = scratch.engine()

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from queries import config, db, demo, demo_data, schema
+from queries import config, demo, demo_data, engines, schema, transactions
 
 ROWS = 20_000
 SEED = 7
@@ -350,12 +350,12 @@ def test_demo_accounts_have_their_passwords_and_access(loaded: Loaded) -> None:
 
 
 def test_the_runtime_role_sees_each_account_s_active_companies_only(loaded: Loaded) -> None:
-    app = db.make_engine(
-        db.as_role(loaded.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    app = engines.make_engine(
+        engines.as_role(loaded.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
     )
     seen = {}
     for email, user_id in loaded.summary.users.items():
-        with db.scoped(app, user_id) as conn:
+        with transactions.scoped(app, user_id) as conn:
             seen[email] = conn.execute(
                 text(
                     "SELECT count(DISTINCT company_id), count(*) FROM public.orchestration_metrics"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 import queries
-from queries import Filters, Scope, db
+from queries import Filters, Scope, engines
 from queries.extracts import CHUNK_BYTES, HEADER, RecordEnds
 
 WHOLE = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="Asia/Kolkata")
@@ -234,7 +234,7 @@ class GoesAway(io.RawIOBase):
 def test_a_reader_leaving_mid_export_leaves_the_pooled_connection_clean(
     app: Engine, world_app_url: str, world: mw.World
 ) -> None:
-    engine = db.make_engine(world_app_url, pool_size=1, max_overflow=0)
+    engine = engines.make_engine(world_app_url, pool_size=1, max_overflow=0)
     scope = Scope(user_id=world.users["multi"], company_ids=world.all_company_ids)
     state = text("SELECT pg_backend_pid(), current_user, current_setting('TimeZone')")
     try:

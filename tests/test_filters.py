@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import queries
-from queries import Filters, InvalidFilter, Scope, db
+from queries import Filters, InvalidFilter, Scope, engines
 from queries.criteria import MAX_IDS
 
 D1, D2 = date(2026, 1, 1), date(2026, 1, 31)
@@ -79,7 +79,9 @@ def test_hostile_values_are_rejected_with_a_short_message(field: str, value: Any
 @pytest.fixture(scope="module")
 def nowhere() -> Any:
     """An engine that cannot connect: any SQL sent would raise DataUnavailable instead."""
-    engine = db.make_engine("postgresql+psycopg://nobody@/none?host=/nonexistent", pool_timeout=1)
+    engine = engines.make_engine(
+        "postgresql+psycopg://nobody@/none?host=/nonexistent", pool_timeout=1
+    )
     yield engine
     engine.dispose()
 

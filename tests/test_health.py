@@ -30,7 +30,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, Scope, config, db, health, metrics, schema, sqlfiles
+from queries import Filters, Scope, config, engines, health, metrics, schema, sqlfiles, transactions
 from queries.criteria import sql_params
 from queries.errors import InvalidFilter
 
@@ -388,7 +388,7 @@ def planted(new_database: Callable[[str], str]) -> Iterator[Planted]:
         conn.execute(text(mw.INSERT_METRIC), rows)
     engine.dispose()
     yield Planted(
-        app_url=db.as_role(owner, config.APP_ROLE, None),
+        app_url=engines.as_role(owner, config.APP_ROLE, None),
         user=user,
         companies=companies,
         ventures=ventures,
@@ -396,7 +396,7 @@ def planted(new_database: Callable[[str], str]) -> Iterator[Planted]:
 
 
 def test_ranking_puts_the_planted_venture_first_and_ignores_tiny_noise(planted: Planted) -> None:
-    engine = db.make_engine(planted.app_url, pool_size=1)
+    engine = engines.make_engine(planted.app_url, pool_size=1)
     try:
         scope = queries.scope_for_user(engine, planted.user)
         f = Filters(start=PLANT_END - timedelta(days=PLANT_DAYS - 1), end=PLANT_END)
@@ -421,7 +421,9 @@ def test_ranking_puts_the_planted_venture_first_and_ignores_tiny_noise(planted: 
 
 
 def test_empty_scope_answers_without_the_database(world: mw.World) -> None:
-    nowhere = db.make_engine("postgresql+psycopg://nobody@/none?host=/nonexistent", pool_timeout=1)
+    nowhere = engines.make_engine(
+        "postgresql+psycopg://nobody@/none?host=/nonexistent", pool_timeout=1
+    )
     f = Filters(start=date(2026, 1, 1), end=date(2026, 1, 31))
     mine = Scope(user_id=world.users["single"], company_ids=(world.companies["globex"],))
     other = Filters(start=f.start, end=f.end, company_ids=(world.companies["acme"],))
@@ -458,7 +460,7 @@ def test_cell_medians_read_each_cell_through_the_index_under_rls(
     for agents, tz in (((), "UTC"), ((), "Asia/Kathmandu"), (("planner",), "UTC")):
         chosen = params | {"agents": list(agents), "tz": tz}
         bound = {key: chosen[key] for key in statement._bindparams}
-        with db.scoped(app, user) as conn:
+        with transactions.scoped(app, user) as conn:
             conn.execute(text("SET LOCAL enable_seqscan = off"))
             conn.execute(text("SET LOCAL enable_bitmapscan = off"))
             plan = (
@@ -577,8 +579,8 @@ def test_cell_medians_through_writes_folds_agents_and_long_durations(
     and after writes, before and after the fold, in the rollups' zone and another."""
     world = mw._build(new_database("orchdash_health_medians"))
     owner = create_engine(world.url, poolclass=NullPool)
-    app = db.make_engine(
-        db.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    app = engines.make_engine(
+        engines.as_role(world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
     )
     try:
         user = world.users["multi"]

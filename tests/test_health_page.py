@@ -24,7 +24,7 @@ from test_pages import (
 
 import queries
 from dashboard import health_charts as hc
-from queries import Filters, audit, db
+from queries import Filters, audit, engines
 
 # The demo database of the page tests, shared (module-scoped there, here too).
 demo_db = pages.demo_db
@@ -55,7 +55,7 @@ def test_the_page_draws_for_the_chairman(app_env: Demo) -> None:
 
 def chairman_cells(demo: Demo, at: AppTest) -> pd.DataFrame:
     """The heatmap's cells for the chairman and the page's filters, from the query layer."""
-    engine = db.make_engine(demo.app_url, pool_size=1)
+    engine = engines.make_engine(demo.app_url, pool_size=1)
     try:
         scope = queries.scope_for_user(engine, demo.users[CHAIRMAN])
         return queries.venture_stage_health(engine, scope, chairman_filters(at))
@@ -116,7 +116,7 @@ def test_no_access_is_explained(app_env: Demo) -> None:
 
 
 def test_the_export_page_lists_only_the_users_own_receipts(app_env: Demo) -> None:
-    engine = db.make_engine(app_env.app_url, pool_size=1)
+    engine = engines.make_engine(app_env.app_url, pool_size=1)
     try:
         name = "orchestration-metrics_2026-01-01_2026-01-31_20260201T000000Z.csv"
         receipt = audit.Receipt(
@@ -140,7 +140,7 @@ def test_the_export_page_lists_only_the_users_own_receipts(app_env: Demo) -> Non
     assert shown["sha256"] == receipt.sha256 and shown["row_count"] == 12
     assert [d.label for d in at.get("download_button")] == ["Download receipt (JSON)"]
     # Another user sees none of it (nobody has no companies, so no Export page: check the query).
-    other = db.make_engine(app_env.app_url, pool_size=1)
+    other = engines.make_engine(app_env.app_url, pool_size=1)
     try:
         nobody = audit.my_exports(other, queries.Scope(user_id=app_env.users[NOBODY]))
     finally:

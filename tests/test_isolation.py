@@ -2,7 +2,8 @@
 
 Lock 1 is the scoped transaction (RLS as the user), lock 2 the explicit company filter. To see
 lock 1 alone, the Scope is widened to every company, so the SQL's company list excludes nothing.
-To see lock 2 alone, the functions run as the owner (RLS bypassed) with ``db.without_role_switch``.
+To see lock 2 alone, the functions run as the owner (RLS bypassed) with
+``transactions.without_role_switch``.
 Each test compares with what both locks together return, which test_metrics proves equal to the
 figures computed from the raw rows.
 """
@@ -27,7 +28,18 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Busy, DataUnavailable, Filters, QueryTimeout, Scope, config, db
+from queries import (
+    Busy,
+    DataUnavailable,
+    Filters,
+    QueryTimeout,
+    Scope,
+    config,
+    embedded,
+    engines,
+    side_reads,
+    transactions,
+)
 
 GHOST_COMPANY = "00000000-0000-4000-8000-00000000c0de"
 GHOST_VENTURE = "00000000-0000-4000-8000-0000000000fe"
@@ -113,7 +125,7 @@ def test_the_company_filter_alone_keeps_each_user_inside_their_companies(
 ) -> None:
     uid = world.users[user]
     both = {f: results(app, queries.scope_for_user(app, uid), f) for f in FILTERS}
-    with db.without_role_switch():
+    with transactions.without_role_switch():
         scope = queries.scope_for_user(owner, uid)
         assert set(scope.company_ids) == world.active(uid)
         for f in FILTERS:
@@ -125,13 +137,13 @@ def test_the_company_filter_alone_keeps_each_user_inside_their_companies(
 
 def test_without_both_locks_the_data_of_others_shows(owner: Engine, world: mw.World) -> None:
     """The control: the two tests above would fail if their remaining lock did not hold."""
-    with db.without_role_switch():
+    with transactions.without_role_switch():
         bare = results(owner, widened(world, "single"), WHOLE)
-        with db.scoped(owner, world.users["single"]) as conn:
-            assert conn.execute(text("SELECT current_user")).scalar() != db.TENANT_ROLE
+        with transactions.scoped(owner, world.users["single"]) as conn:
+            assert conn.execute(text("SELECT current_user")).scalar() != transactions.TENANT_ROLE
     assert seen_companies(bare) == set(world.all_company_ids)
-    with db.scoped(owner, world.users["single"]) as conn:
-        assert conn.execute(text("SELECT current_user")).scalar() == db.TENANT_ROLE
+    with transactions.scoped(owner, world.users["single"]) as conn:
+        assert conn.execute(text("SELECT current_user")).scalar() == transactions.TENANT_ROLE
 
 
 @pytest.mark.parametrize("user", ["none", "inactive"])
@@ -217,8 +229,8 @@ SESSION_STATE = """
 def test_a_pool_of_one_carries_no_claims_to_the_next_user(
     world_app_url: str, world: mw.World
 ) -> None:
-    engine = db.make_engine(world_app_url, pool_size=1, max_overflow=0)
-    reference = db.make_engine(world_app_url)
+    engine = engines.make_engine(world_app_url, pool_size=1, max_overflow=0)
+    reference = engines.make_engine(world_app_url)
     try:
         with engine.connect() as conn:
             clean = conn.execute(text(SESSION_STATE)).one()
@@ -253,12 +265,15 @@ def test_hostile_names_are_inert_and_never_slow_a_query(
 
 
 def test_statement_timeout_is_query_timeout(app: Engine, world: mw.World) -> None:
-    with pytest.raises(QueryTimeout), db.scoped(app, world.users["multi"], timeout_ms=50) as conn:
+    with (
+        pytest.raises(QueryTimeout),
+        transactions.scoped(app, world.users["multi"], timeout_ms=50) as conn,
+    ):
         conn.execute(text("SELECT pg_sleep(5)"))
 
 
 def test_an_exhausted_pool_is_busy(world_app_url: str, world: mw.World) -> None:
-    engine = db.make_engine(world_app_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    engine = engines.make_engine(world_app_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
     scope = Scope(user_id=world.users["multi"], company_ids=world.all_company_ids)
     try:
         # The pool's one connection held elsewhere (a scoped() of the same user would be joined).
@@ -270,7 +285,7 @@ def test_an_exhausted_pool_is_busy(world_app_url: str, world: mw.World) -> None:
 
 
 def test_an_unreachable_server_is_data_unavailable(world: mw.World) -> None:
-    nowhere = db.make_engine("postgresql+psycopg://nobody@/none?host=/nonexistent")
+    nowhere = engines.make_engine("postgresql+psycopg://nobody@/none?host=/nonexistent")
     scope = Scope(user_id=world.users["multi"], company_ids=world.all_company_ids)
     try:
         for call in (
@@ -315,7 +330,7 @@ def test_reads_inside_one_scoped_transaction_share_one_snapshot(
     f = Filters(start=mw.LAST_DAY, end=mw.LAST_DAY, tz="UTC")
     mark = '{"test": "snapshot"}'
     try:
-        with db.scoped(app, uid):
+        with transactions.scoped(app, uid):
             before = queries.count_rows(app, scope, f)
             _insert_marked(owner, scope.company_ids[0], mark)
             assert queries.count_rows(app, scope, f) == before
@@ -327,7 +342,7 @@ def test_reads_inside_one_scoped_transaction_share_one_snapshot(
 
 def _session(app: Engine, uid: str) -> tuple[int, str, str, int]:
     """Who reads, and where: the backend, the role, the JWT subject, the companies seen."""
-    with db.scoped(app, uid) as conn:
+    with transactions.scoped(app, uid) as conn:
         row = conn.execute(
             text(
                 "SELECT pg_backend_pid(), current_user,"
@@ -348,15 +363,15 @@ def test_a_read_beside_shares_the_snapshot_user_and_scope_on_another_connection(
     f = Filters(start=mw.LAST_DAY, end=mw.LAST_DAY, tz="UTC")
     mark = '{"test": "beside"}'
     try:
-        with db.scoped(app, uid):
+        with transactions.scoped(app, uid):
             here = _session(app, uid)
             before = queries.count_rows(app, scope, f)
             _insert_marked(owner, scope.company_ids[0], mark)
-            counted = db.beside(lambda: queries.count_rows(app, scope, f))
-            there = db.beside(lambda: _session(app, uid))()
+            counted = side_reads.beside(lambda: queries.count_rows(app, scope, f))
+            there = side_reads.beside(lambda: _session(app, uid))()
             assert counted() == before
         assert there[0] != here[0]
-        assert there[1:] == here[1:] == (db.TENANT_ROLE, uid, len(scope.company_ids))
+        assert there[1:] == here[1:] == (transactions.TENANT_ROLE, uid, len(scope.company_ids))
         assert queries.count_rows(app, scope, f) == before + 1
     finally:
         _delete_marked(owner, mark)
@@ -372,10 +387,10 @@ def test_without_a_free_side_connection_a_read_runs_in_the_callers_transaction(
         assert gate.wait(30)
         return _session(app, uid)[0]
 
-    with db.scoped(app, uid):
+    with transactions.scoped(app, uid):
         here = _session(app, uid)[0]
-        busy = [db.beside(held) for _ in range(db.SIDE_CONNECTIONS)]
-        assert db.beside(lambda: _session(app, uid)[0])() == here
+        busy = [side_reads.beside(held) for _ in range(side_reads.SIDE_CONNECTIONS)]
+        assert side_reads.beside(lambda: _session(app, uid)[0])() == here
         gate.set()
         assert here not in {answer() for answer in busy}
 
@@ -384,14 +399,14 @@ def test_a_read_beside_raises_its_error_to_the_caller(
     app: Engine, world: mw.World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def slow() -> None:
-        with db.scoped(app, world.users["multi"]) as conn:
+        with transactions.scoped(app, world.users["multi"]) as conn:
             conn.execute(text("SELECT pg_sleep(5)"))
 
     with pytest.raises(RuntimeError):
-        db.beside(slow)  # only inside a scoped transaction, whose snapshot it reads
+        side_reads.beside(slow)  # only inside a scoped transaction, whose snapshot it reads
     monkeypatch.setenv("ORCHDASH_STATEMENT_TIMEOUT_MS", "50")
-    with pytest.raises(QueryTimeout), db.scoped(app, world.users["multi"]):
-        db.beside(slow)()
+    with pytest.raises(QueryTimeout), transactions.scoped(app, world.users["multi"]):
+        side_reads.beside(slow)()
 
 
 def test_the_embedded_server_keeps_a_quarter_of_the_memory_in_shared_buffers(
@@ -417,11 +432,11 @@ def test_a_killed_process_does_not_keep_the_embedded_server_running(tmp_path: Pa
     if os.environ.get("TEST_DATABASE_URL"):
         pytest.skip("a server of the caller's")
     pgdata = tmp_path / "pgdata"
-    db.start_embedded(pgdata, cleanup_mode="stop")._cleanup()
+    embedded.start_embedded(pgdata, cleanup_mode="stop")._cleanup()
     killed = subprocess.Popen(["true"])
     killed.wait()
     (pgdata / ".handle_pids.json").write_text(json.dumps([killed.pid]))
-    server = db.start_embedded(pgdata, cleanup_mode="stop")
+    server = embedded.start_embedded(pgdata, cleanup_mode="stop")
     postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
     server._cleanup()  # what its exit handler runs
     _, running = psutil.wait_procs([postmaster], timeout=60)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, db
+from queries import Filters, transactions
 from queries.errors import InvalidFilter
 from queries.low_confidence import default_threshold
 
@@ -80,7 +80,7 @@ def test_low_sums_are_read_under_the_metrics_policy(
     """As each user, the log's and the rollups' low rows of the companies they see only; their
     total equals the raw count of low-confidence rows in those companies."""
     uid = world.users[user]
-    with db.scoped(world_app, uid) as conn:
+    with transactions.scoped(world_app, uid) as conn:
         seen = conn.execute(
             text(
                 "SELECT CAST(company_id AS text), sum(low_rows) FROM ("

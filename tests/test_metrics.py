@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 import queries
-from queries import Filters, Scope, db
+from queries import Filters, Scope, engines
 from queries.errors import DataUnavailable
 
 GIVEN = settings(
@@ -312,7 +312,9 @@ def test_buckets_straddle_local_midnight(app: Engine, world: mw.World, tz: str) 
 
 def test_empty_scope_answers_without_the_database(world: mw.World) -> None:
     # Any connection attempt to this engine fails: results prove no query was sent.
-    nowhere = db.make_engine("postgresql+psycopg://nobody@/none?host=/nonexistent", pool_timeout=1)
+    nowhere = engines.make_engine(
+        "postgresql+psycopg://nobody@/none?host=/nonexistent", pool_timeout=1
+    )
     f = Filters(start=date(2026, 1, 1), end=date(2026, 1, 31))
     with pytest.raises(DataUnavailable):
         queries.scope_for_user(nowhere, world.users["multi"])

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, config, db, schema
+from queries import Filters, config, engines, schema
 
 VERSIONS = Path(schema.MIGRATIONS) / "versions"
 VERSION_TABLE = "orchdash_alembic_version"
@@ -354,7 +354,7 @@ def test_the_production_tables_are_adopted_unchanged(
         "orchdash_reader_access",
     }
     # The dashboard reads the adopted rows as the user they belong to.
-    app = db.make_engine(db.as_role(fresh_url, config.APP_ROLE))
+    app = engines.make_engine(engines.as_role(fresh_url, config.APP_ROLE))
     try:
         scope = queries.scope_for_user(app, "6b6b6b6b-0000-4000-8000-000000000001")
         assert scope.company_ids == ("6b6b6b6b-0000-4000-8000-0000000000c1",)
@@ -461,7 +461,7 @@ def test_a_migrating_role_that_cannot_create_roles_is_told_how_to_fix_it(
         conn.execute(text(f"CREATE ROLE {name} LOGIN"))
     try:
         with pytest.raises(schema.MigrationError, match="cannot create roles") as error:
-            schema.migrate(db.as_role(fresh_url, name))
+            schema.migrate(engines.as_role(fresh_url, name))
         assert "How to fix it" in str(error.value)
     finally:
         with superuser.begin() as conn:

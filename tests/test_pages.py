@@ -27,7 +27,7 @@ import queries
 from dashboard import charts, data, filters, layout
 from dashboard import format as fmt
 from dashboard.auth import SESSION_KEY, SignedIn
-from queries import Filters, config, db, demo, schema
+from queries import Filters, config, demo, engines, schema
 from queries import admin as admin_users
 from queries.errors import DataUnavailable
 
@@ -73,7 +73,7 @@ def demo_db(new_database: Callable[[str], str]) -> Iterator[Demo]:
                 {"name": name, "id": venture_id},
             )
     engine.dispose()
-    app_url = db.as_role(owner, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    app_url = engines.as_role(owner, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
     yield Demo(app_url=app_url, users=users, companies=companies)
 
 
@@ -322,9 +322,9 @@ def _page_with_failing_query(database_url: str, name: str) -> None:
     import streamlit as st
 
     from dashboard import data
-    from queries import Filters, Scope, db
+    from queries import Filters, Scope
 
-    engine = db.make_engine(database_url, pool_timeout=2)
+    engine = engines.make_engine(database_url, pool_timeout=2)
     one = "00000000-0000-0000-0000-000000000001"
     scope = Scope(user_id=one, company_ids=(one,))  # a company, so the query must connect
     frame = data.load(engine, scope, Filters(start=date(2026, 1, 1), end=date(2026, 1, 31)), name)
@@ -374,7 +374,7 @@ def test_a_period_without_data_is_explained(app_env: Demo, file: str, title: str
 
 
 def test_filters_that_exclude_everything_are_explained(app_env: Demo) -> None:
-    engine = db.make_engine(app_env.app_url, pool_size=1)
+    engine = engines.make_engine(app_env.app_url, pool_size=1)
     try:
         scope = queries.scope_for_user(engine, app_env.users[CHAIRMAN])
         today = date.today()

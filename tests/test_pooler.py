@@ -33,7 +33,17 @@ from sqlalchemy.pool import NullPool
 from test_pages import CHAIRMAN, PAGES, Demo, app_for, assert_clean, open_page
 
 import queries
-from queries import Filters, config, db, demo, schema, sqlfiles, users
+from queries import (
+    Filters,
+    config,
+    demo,
+    engines,
+    schema,
+    side_reads,
+    sqlfiles,
+    transactions,
+    users,
+)
 
 SEED = 1
 ROWS = 20_000
@@ -69,7 +79,7 @@ def demo_data(new_database: Callable[[str], str]) -> Demos:
     world = demo.demo_world(ROWS, SEED)
     return Demos(
         owner_url=owner,
-        app_url=db.as_role(owner, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD")),
+        app_url=engines.as_role(owner, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD")),
         users=dict(summary.users),
         companies=tuple(str(c) for c in world.company_ids),
     )
@@ -94,7 +104,7 @@ def pooled_url(pooler: Pooler, demo_data: Demos) -> Iterator[str]:
     assert make_url(url).port == pooler.port
     assert make_url(url).username == config.APP_ROLE
     yield url
-    cached = db._engines.pop(url, None)  # the dashboard's get_engine() of DATABASE_URL
+    cached = engines._engines.pop(url, None)  # the dashboard's get_engine() of DATABASE_URL
     if cached is not None:
         cached.dispose()
 
@@ -113,7 +123,7 @@ def pooled_app(pooled_url: str, demo_data: Demos, monkeypatch: pytest.MonkeyPatc
 def pooled_engine(pooled_url: str) -> Iterator[Engine]:
     """One client connection to the pooler (pool_size 1), so that every transaction of a test
     shares it, while the server connections under it change."""
-    engine = db.make_engine(pooled_url, pool_size=1, max_overflow=0)
+    engine = engines.make_engine(pooled_url, pool_size=1, max_overflow=0)
     yield engine
     engine.dispose()
 
@@ -162,7 +172,7 @@ def test_each_page_renders_through_the_pooler(
     assert at.get("download_button") or at.get("link_button")  # a page with data, not a notice
     # It read through the pooler: the dashboard's engine is the pooler's, and its clients are
     # the pooler's clients.
-    assert db.get_engine().url.port == pooler.port
+    assert engines.get_engine().url.port == pooler.port
     database = make_url(pooled_app.app_url).database
     assert database is not None
     assert clients_of(pooler, database, config.APP_ROLE)
@@ -174,8 +184,8 @@ def test_each_page_renders_through_the_pooler(
 def test_the_export_streams_the_same_bytes_through_the_pooler(
     pooler: Pooler, world: mw.World, world_app_url: str
 ) -> None:
-    direct = db.make_engine(world_app_url)
-    pooled = db.make_engine(pooler.url_for(world_app_url), pool_size=1, max_overflow=0)
+    direct = engines.make_engine(world_app_url)
+    pooled = engines.make_engine(pooler.url_for(world_app_url), pool_size=1, max_overflow=0)
     try:
         for name, tz in (("multi", "Asia/Kolkata"), ("hostile", "America/New_York")):
             f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz=tz)
@@ -214,12 +224,12 @@ def test_venture_health_reads_beside_in_the_callers_snapshot_through_the_pooler(
     demo_data: Demos,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """db.beside exports the caller's snapshot; the side transaction, on another server
+    """side_reads.beside exports the caller's snapshot; the side transaction, on another server
     connection, imports it while the caller's transaction stays open on its own. A transaction
     committed in between proves the import: a snapshot of its own would see it."""
     callers: list[tuple[int, str]] = []
     sides: list[dict[str, Any]] = []
-    beside, read_beside = db.beside, db._read_beside
+    beside, read_beside = side_reads.beside, side_reads._read_beside
     owner = make_url(demo_data.owner_url).set(drivername="postgresql")
 
     def state(conn: Connection) -> tuple[int, str]:
@@ -227,7 +237,7 @@ def test_venture_health_reads_beside_in_the_callers_snapshot_through_the_pooler(
         return backend_pid(conn), str(snapshot)
 
     def recording_beside(read: Callable[[], Any]) -> Callable[[], Any]:
-        held = db._open_scope.get()
+        held = transactions.open_scope.get()
         assert held is not None
         callers.append(state(held[2]))
         with psycopg.connect(owner.render_as_string(hide_password=False)) as other:
@@ -238,7 +248,7 @@ def test_venture_health_reads_beside_in_the_callers_snapshot_through_the_pooler(
         side: Engine, engine: Engine, user_id: str, snapshot: str, read: Callable[[], Any]
     ) -> Any:
         def traced() -> Any:
-            held = db._open_scope.get()
+            held = transactions.open_scope.get()
             assert held is not None and held[0] is engine
             conn = held[2]
             pid, current = state(conn)
@@ -251,8 +261,8 @@ def test_venture_health_reads_beside_in_the_callers_snapshot_through_the_pooler(
 
         return read_beside(side, engine, user_id, snapshot, traced)
 
-    monkeypatch.setattr(db, "beside", recording_beside)
-    monkeypatch.setattr(db, "_read_beside", recording_read_beside)
+    monkeypatch.setattr(side_reads, "beside", recording_beside)
+    monkeypatch.setattr(side_reads, "_read_beside", recording_read_beside)
     today = date.today()
     f = Filters(start=today - timedelta(days=89), end=today, grain="week")
     through = queries.venture_stage_health(
@@ -265,10 +275,10 @@ def test_venture_health_reads_beside_in_the_callers_snapshot_through_the_pooler(
     assert side["side"].url.port == pooler.port
     assert side["pid"] != caller_pid
     assert side["snapshot"] == caller_snapshot
-    assert side["who"] == (db.TENANT_ROLE, demo_data.users[CHAIRMAN])
+    assert side["who"] == (transactions.TENANT_ROLE, demo_data.users[CHAIRMAN])
     # Same cells as a direct connection reads.
     monkeypatch.undo()
-    direct = db.make_engine(demo_data.app_url)
+    direct = engines.make_engine(demo_data.app_url)
     try:
         expected = queries.venture_stage_health(direct, chairman_scope(direct, demo_data), f)
     finally:
@@ -284,7 +294,7 @@ def venture_health_queries(engine: Engine, demo_data: Demos) -> list[int]:
     """What the layout and Venture health ask for, in order (its side read included); the
     backend pids of the transactions that began and ended it."""
     pids = []
-    with db.scoped(engine, demo_data.users[CHAIRMAN]) as conn:
+    with transactions.scoped(engine, demo_data.users[CHAIRMAN]) as conn:
         pids.append(backend_pid(conn))
     scope = chairman_scope(engine, demo_data)
     queries.companies(engine, scope)
@@ -299,7 +309,7 @@ def venture_health_queries(engine: Engine, demo_data: Demos) -> list[int]:
     queries.kpi_trend(engine, scope, f)
     queries.kpis(engine, scope, f)
     for _ in range(3):  # three transactions in a row: the pooler's round robin moves them
-        with db.scoped(engine, demo_data.users[CHAIRMAN]) as conn:
+        with transactions.scoped(engine, demo_data.users[CHAIRMAN]) as conn:
             pids.append(backend_pid(conn))
     return pids
 
@@ -352,13 +362,13 @@ def test_a_scoped_transaction_leaves_nothing_on_its_server_connection(
     assert defaults[:3] == (config.APP_ROLE, config.APP_ROLE, "none")
     assert not defaults[3] and not defaults[4]
     chairman = demo_data.users[CHAIRMAN]
-    with db.scoped(pooled_engine, chairman) as conn:
+    with transactions.scoped(pooled_engine, chairman) as conn:
         pid = backend_pid(conn)
         # Everything a dashboard transaction sets, as the export and Venture health set it.
         conn.execute(sqlfiles.load("export_session"), {"tz": "Asia/Kathmandu"})
         conn.execute(sqlfiles.load("custom_plans"))
         inside = conn.execute(text(SESSION_STATE)).one()
-    assert inside[0] == db.TENANT_ROLE and inside[1] == config.APP_ROLE
+    assert inside[0] == transactions.TENANT_ROLE and inside[1] == config.APP_ROLE
     assert chairman in inside[3] and inside[4] == chairman
     assert inside[6] == "off"  # jit, set in the transaction now that no startup option may be
     assert inside[10:12] == ("on", "repeatable read")

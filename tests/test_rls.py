@@ -2,7 +2,8 @@
 
 Users: A has active access to C1 and inactive access to C2, B to C3, Z to nothing. Every tenant
 table also holds rows of no company. What each user may see is derived from the fixture below,
-then read through ``queries.db.scoped`` as ``orchdash_app`` (which becomes ``orchdash_reader``).
+then read through ``queries.transactions.scoped`` as ``orchdash_app`` (which becomes
+``orchdash_reader``).
 Each test runs on a plain database and on Supabase-shaped ones (PostgreSQL 15 and 18), migrated
 there as Supabase's non-superuser ``postgres``.
 """
@@ -21,7 +22,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from queries import config, schema
-from queries.db import TENANT_ROLE, as_role, make_engine, scoped
+from queries.engines import as_role, make_engine
+from queries.transactions import TENANT_ROLE, scoped
 
 USERS = {name: str(uuid.uuid4()) for name in ("A", "B", "Z")}
 C1, C2, C3 = (str(uuid.uuid4()) for _ in range(3))

@@ -27,7 +27,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, config, db, demo, folding, percentiles, periods, sqlfiles
+from queries import (
+    Filters,
+    config,
+    demo,
+    engines,
+    folding,
+    percentiles,
+    periods,
+    sqlfiles,
+    transactions,
+)
 from queries.criteria import sql_params
 from queries.low_confidence import default_threshold
 from queries.metrics import fetch
@@ -58,7 +68,9 @@ FRAMES: dict[str, Callable[..., Any]] = {
 
 
 def app_engine(url: str) -> Engine:
-    return db.make_engine(db.as_role(url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD")))
+    return engines.make_engine(
+        engines.as_role(url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    )
 
 
 def sql(engine: Engine, statement: str, **params: Any) -> list[Any]:
@@ -336,7 +348,7 @@ def test_truncate_empties_the_rollups(new_database: Callable[[str], str]) -> Non
 
 
 def scoped_rows(app: Engine, user: str, statement: str, **params: Any) -> list[Any]:
-    with db.scoped(app, user) as conn:
+    with transactions.scoped(app, user) as conn:
         return list(conn.execute(text(statement), params))
 
 
@@ -374,14 +386,14 @@ def test_exact_percentiles_read_one_bin_through_the_index_under_rls(
     params = sql_params(scope, f)
     assert params is not None
     params |= periods.percentile_cells(f) | {"fractions": [0.1, 0.5, 0.9]}
-    with db.scoped(app, uid):
+    with transactions.scoped(app, uid):
         rows = fetch(app, scope, "duration_histograms", params)
     wanted = percentiles.ranks(percentiles.histograms(rows), params["fractions"])
     assert wanted.totals, "the rollups serve this period"
     params |= wanted.params()
     statement = sqlfiles.load("duration_ranks")
     bound = {key: params[key] for key in statement._bindparams}
-    with db.scoped(app, uid) as conn:
+    with transactions.scoped(app, uid) as conn:
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = conn.execute(text("EXPLAIN " + statement.text), bound).scalars().all()
     scans = [line for line in plan if "orchdash_metrics_durations" in line]
@@ -398,7 +410,7 @@ def test_the_runtime_role_itself_reads_no_rollup(copy: tuple[mw.World, Engine, E
 def test_other_roles_cannot_write_or_rebuild(copy: tuple[mw.World, Engine, Engine]) -> None:
     _world, _owner, app = copy
     with app.connect() as conn:
-        conn.execute(text(f"SET ROLE {db.TENANT_ROLE}"))
+        conn.execute(text(f"SET ROLE {transactions.TENANT_ROLE}"))
         for statement in (
             "SELECT orchdash.rollup_rebuild()",
             "SELECT orchdash.rollup_fold()",

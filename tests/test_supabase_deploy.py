@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from dashboard import cli
-from queries import Filters, config, db, schema, users
+from queries import Filters, config, engines, schema, users
 
 PASSWORD = "a long chairman's password"
 ACCOUNTS = {
@@ -101,15 +101,15 @@ def deployment(request: pytest.FixtureRequest, supabase_clusters: Any) -> Deploy
 
 @pytest.fixture(scope="module", params=["direct", "pgbouncer"])
 def app(request: pytest.FixtureRequest, deployment: Deployment) -> Iterator[Engine]:
-    direct = db.as_role(deployment.owner_url, config.APP_ROLE)
+    direct = engines.as_role(deployment.owner_url, config.APP_ROLE)
     if request.param == "direct":
-        engine = db.make_engine(direct)
+        engine = engines.make_engine(direct)
         yield engine
         engine.dispose()
         return
     roles = {config.APP_ROLE: None, "postgres": None}
     with running_pgbouncer(deployment.server_url, roles) as pooler:
-        engine = db.make_engine(pooler.url_for(direct))
+        engine = engines.make_engine(pooler.url_for(direct))
         yield engine
         engine.dispose()
 

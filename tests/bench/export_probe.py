@@ -18,7 +18,7 @@ import psutil
 from sqlalchemy import text
 
 import queries
-from queries import Filters, db, sqlfiles
+from queries import Filters, engines, sqlfiles, transactions
 
 
 class Sink:
@@ -50,7 +50,7 @@ def _peak_mb() -> float:
 
 
 def main(mode: str, url: str, user_id: str, start: str, end: str) -> dict[str, Any]:
-    engine = db.make_engine(url)
+    engine = engines.make_engine(url)
     scope = queries.scope_for_user(engine, user_id)
     f = Filters(start=date.fromisoformat(start), end=date.fromisoformat(end))
     before_mb = psutil.Process().memory_info().rss / 2**20
@@ -64,7 +64,7 @@ def main(mode: str, url: str, user_id: str, start: str, end: str) -> dict[str, A
         params = queries.criteria.sql_params(scope, f) or {}
         params["row_limit"] = None
         bound = {key: params[key] for key in statement._bindparams}
-        with db.scoped(engine, user_id, timeout_ms=3_600_000) as conn:
+        with transactions.scoped(engine, user_id, timeout_ms=3_600_000) as conn:
             frame = pd.read_sql(text(statement.text), conn, params=bound)
         sink.write(frame.to_csv(index=False).encode())
         rows = len(frame)

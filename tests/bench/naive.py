@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from queries import Filters, db
+from queries import Filters, transactions
 from queries.metrics import MEASURES, attention_score
 
 ROWS = """
@@ -66,7 +66,7 @@ def read_rows(
         "lo": lo,
         "hi": hi,
     }
-    with db.scoped(engine, user_id, timeout_ms=600_000) as conn:
+    with transactions.scoped(engine, user_id, timeout_ms=600_000) as conn:
         frame = pd.read_sql(text(ROWS), conn, params=params)
     frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], utc=True)
     return frame

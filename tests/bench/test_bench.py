@@ -46,7 +46,7 @@ import queries
 from bench import naive
 from bench import scenarios as sc
 from bench.browser import app_server, measure
-from queries import Filters, admin, config, db, demo, schema
+from queries import Filters, admin, config, demo, engines, schema
 from queries.errors import QueryTimeout
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
@@ -154,7 +154,7 @@ def _load(new_database: Callable[[str], str], rows: int) -> BenchDb:
     return BenchDb(
         rows=rows,
         owner=owner,
-        app_url=db.as_role(url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD")),
+        app_url=engines.as_role(url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD")),
         load_s=load_s,
         chairman=chairman,
         users=users,
@@ -187,14 +187,14 @@ def bench(new_database: Callable[[str], str]) -> Iterator[dict[int, BenchDb]]:
 
 
 def _page_runs(found: BenchDb, period: str) -> None:
-    engine = db.make_engine(found.app_url)
+    engine = engines.make_engine(found.app_url)
     tenant = sc.Tenant.of(engine, found.chairman)
     engine.dispose()
     rng = random.Random(f"{found.rows}-{period}")
     drawn = [sc.varied_filters(rng, tenant, period) for _ in range(RUNS)]
     for page in sc.PAGES:
         for n, f in enumerate(drawn):
-            engine = db.make_engine(found.app_url)  # cold: a connection of its own
+            engine = engines.make_engine(found.app_url)  # cold: a connection of its own
             try:
                 for mode in ("cold", "warm"):
                     seconds, answers = timed(sc.run_page, engine, found.chairman, f, page)
@@ -285,7 +285,7 @@ def _probe(mode: str, app_url: str, user_id: str, f: Filters) -> dict[str, Any]:
 def test_export(bench: dict[int, BenchDb]) -> None:
     found = bench[BIG]
     user = found.users["bench-all@bench.local"]
-    engine = db.make_engine(found.app_url)
+    engine = engines.make_engine(found.app_url)
     first, last = queries.data_range(engine, queries.scope_for_user(engine, user))
     assert first is not None and last is not None
     sizes = {"1,000,000": 1_000_000, "5,000,000": 5_000_000}
@@ -307,7 +307,7 @@ def test_export(bench: dict[int, BenchDb]) -> None:
 @pytest.mark.parametrize("pause", list(PAUSES))
 def test_concurrent_users(bench: dict[int, BenchDb], pause: str) -> None:
     found = bench[BIG]
-    engine = db.make_engine(found.app_url)
+    engine = engines.make_engine(found.app_url)
     labels = [
         "chairman@demo.local",
         "analyst@demo.local",
@@ -453,7 +453,7 @@ def test_inserts_and_freshness(bench: dict[int, BenchDb]) -> None:
     RESULTS.inserts["fold share"] = fold / without
 
     # A committed row of the chairman's, shown by the next query that covers today?
-    engine = db.make_engine(found.app_url)
+    engine = engines.make_engine(found.app_url)
     scope = queries.scope_for_user(engine, found.chairman)
     today = date.today()
     f = Filters(start=today - timedelta(days=29), end=today)

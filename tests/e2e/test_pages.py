@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 import queries
 from dashboard import agent_charts, charts, export, health_charts, layout
 from dashboard import format as fmt
-from queries import Filters, Scope, config, db, users
+from queries import Filters, Scope, config, engines, users
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # title -> (url path, Plotly charts, in-page Download CSV buttons)
@@ -141,7 +141,7 @@ def chairman_of(engine: Engine) -> Scope:
 @pytest.fixture(scope="module")
 def chairman(app_server_process: AppServer) -> Iterator[tuple[Engine, Scope]]:
     """The app's database as its runtime role, and the chairman's scope in it."""
-    engine = db.make_engine(database_url(app_server_process), pool_size=2)
+    engine = engines.make_engine(database_url(app_server_process), pool_size=2)
     yield engine, chairman_of(engine)
     engine.dispose()
 
@@ -374,7 +374,7 @@ def test_hostile_names_stay_plain_text(
     README's pictures keep the friendly ones. A dialog (alert) fails the test by the page fixture.
     """
     server = start_app_server(env={"ORCHDASH_DEMO_ROWS": "5000"})
-    app = db.make_engine(database_url(server), pool_size=1)
+    app = engines.make_engine(database_url(server), pool_size=1)
     owner = create_engine(database_url(server, "postgres"), poolclass=NullPool)
     try:
         scope = chairman_of(app)

@@ -25,7 +25,7 @@ from streamlit.testing.v1 import app_test as app_test_module
 from dashboard import layout, sessions
 from dashboard.auth import SESSION_KEY, SignedIn
 from dashboard.routes import Routes
-from queries import db
+from queries import engines
 from security import world as w
 from security.elements import Download, Snapshot, snapshot
 
@@ -100,7 +100,7 @@ def shot(at: AppTest) -> Snapshot:
 def routes_client() -> TestClient:
     """The app's HTTP routes (the streamed /export.csv among them) on the app's engine and the
     process's session store, as the server mounts them beside the pages."""
-    return TestClient(Starlette(routes=Routes(engine=db.get_engine).routes()))
+    return TestClient(Starlette(routes=Routes(engine=engines.get_engine).routes()))
 
 
 def page(

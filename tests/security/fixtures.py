@@ -15,7 +15,7 @@ from harness import AppServer
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
-from queries import config, db, schema
+from queries import config, engines, schema
 from security import world as w
 from security.servers import start_server
 
@@ -42,7 +42,9 @@ def hostile_owner(hostile_world: w.World) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def hostile_app_url(hostile_world: w.World) -> str:
     """The world's database as the app's runtime role, as the dashboard connects."""
-    return db.as_role(hostile_world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    return engines.as_role(
+        hostile_world.url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD")
+    )
 
 
 @pytest.fixture(scope="session")

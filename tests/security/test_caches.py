@@ -12,7 +12,7 @@ import pytest
 import streamlit as st
 from sqlalchemy import Engine
 
-from queries import db
+from queries import engines
 from security import apptest
 from security import world as w
 from security.elements import owners
@@ -25,7 +25,7 @@ def test_one_user_never_gets_the_frames_cached_for_another(
     app_env: str, hostile_world: w.World, owner: Engine, file: str, first: str, second: str
 ) -> None:
     st.cache_data.clear()
-    engine = db.get_engine()  # the app's own engine: DATABASE_URL, as the pages open it
+    engine = engines.get_engine()  # the app's own engine: DATABASE_URL, as the pages open it
 
     def seen(user: str) -> tuple[set[str | None], set[str]]:
         with statements(engine) as log:

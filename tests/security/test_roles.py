@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from queries import config, db, schema
+from queries import config, engines, schema, transactions
 from security import world as w
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -83,7 +83,7 @@ DEFINER_FUNCTIONS = """
       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND has_function_privilege(:role, p.oid, 'EXECUTE')
 """
-RUNTIME_ROLES = (config.APP_ROLE, db.TENANT_ROLE)
+RUNTIME_ROLES = (config.APP_ROLE, transactions.TENANT_ROLE)
 # What each runtime role may call that runs as its owner: reviewed one by one (migration f05).
 DOORS = {
     config.APP_ROLE: {
@@ -92,7 +92,7 @@ DOORS = {
         "orchdash.account_by_email(text)",
         "orchdash.account_active(uuid)",
     },
-    db.TENANT_ROLE: set(),
+    transactions.TENANT_ROLE: set(),
 }
 
 
@@ -119,7 +119,7 @@ def owner(hostile_world: w.World) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def hostile_app_url(hostile_world: w.World) -> str:
-    return db.as_role(hostile_world.url, config.APP_ROLE)
+    return engines.as_role(hostile_world.url, config.APP_ROLE)
 
 
 def relations(owner: Engine, role: str) -> list[dict[str, object]]:
@@ -133,7 +133,7 @@ def test_neither_the_runtime_role_nor_any_role_it_can_become_is_privileged(
     with owner.connect() as conn:
         found = conn.execute(text(ROLES), {"role": config.APP_ROLE}).all()
     names = {row.rolname for row in found}
-    assert {config.APP_ROLE, db.TENANT_ROLE} <= names  # the closure was really walked
+    assert {config.APP_ROLE, transactions.TENANT_ROLE} <= names  # the closure was really walked
     assert not names & {"service_role", "postgres", "pg_write_all_data", "pg_read_all_data"}
     for row in found:
         assert (row.rolsuper, row.rolbypassrls, row.rolcreaterole, row.rolcreatedb) == (
@@ -154,7 +154,7 @@ def test_the_catalog_grants_no_write_on_any_relation(owner: Engine, role: str) -
 
 @pytest.fixture(scope="module")
 def app(hostile_app_url: str) -> Iterator[Engine]:
-    engine = db.make_engine(hostile_app_url, pool_size=1)
+    engine = engines.make_engine(hostile_app_url, pool_size=1)
     yield engine
     engine.dispose()
 
@@ -186,7 +186,7 @@ def test_every_write_to_every_table_is_refused_with_a_permission_error(
                 text("SELECT set_config('request.jwt.claim.sub', :sub, true)"),
                 {"sub": hostile_world.users["A"]},
             )
-            conn.execute(text(f"SET LOCAL ROLE {db.TENANT_ROLE}"))
+            conn.execute(text(f"SET LOCAL ROLE {transactions.TENANT_ROLE}"))
         for table, column in tables:
             # Identifiers quoted by PostgreSQL's format('%I'); no value is interpolated.
             for sql in (
@@ -204,7 +204,7 @@ def test_every_write_to_every_table_is_refused_with_a_permission_error(
 def test_what_it_can_read_applies_row_level_security(owner: Engine, role: str) -> None:
     readable = [r for r in relations(owner, role) if r["readable"]]
     # The login itself reads nothing (not even auth.users); the reader it becomes reads tenants.
-    assert bool(readable) == (role == db.TENANT_ROLE), [r["name"] for r in readable]
+    assert bool(readable) == (role == transactions.TENANT_ROLE), [r["name"] for r in readable]
     for r in readable:
         if r["kind"] == "v":
             # A view runs as its owner unless security_invoker: RLS would not apply.
@@ -228,11 +228,11 @@ def test_every_readable_relation_with_tenant_rows_shows_only_the_scope(
     scope = w.active_scope(owner, uid)
     tenant = [
         r["name"]
-        for r in relations(owner, db.TENANT_ROLE)
+        for r in relations(owner, transactions.TENANT_ROLE)
         if r["readable"] and (r["has_company"] or r["name"] == "public.companies")
     ]
     assert "public.orchestration_metrics" in tenant
-    with db.scoped(app, uid) as conn:
+    with transactions.scoped(app, uid) as conn:
         for name in tenant:
             column = "id" if name == "public.companies" else "company_id"
             # Identifiers from the catalog, quoted by format('%I.%I').
@@ -256,11 +256,11 @@ def test_the_checks_catch_a_leaking_function_and_a_view_run_as_its_owner(owner: 
         )
         [leak] = [
             f
-            for f in conn.execute(text(DEFINER_FUNCTIONS), {"role": db.TENANT_ROLE})
+            for f in conn.execute(text(DEFINER_FUNCTIONS), {"role": transactions.TENANT_ROLE})
             if f.name == "leak()"
         ]
         assert not leak.returns_nothing and leak.owner_privileged and leak.owner_reads
-        views = conn.execute(text(RELATIONS), {"role": db.TENANT_ROLE}).all()
+        views = conn.execute(text(RELATIONS), {"role": transactions.TENANT_ROLE}).all()
         [leaky] = [v for v in views if v.name == "public.leaky"]
         assert leaky.readable and not leaky.invoker
         planted.rollback()

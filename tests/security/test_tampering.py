@@ -16,7 +16,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from queries import db
+from queries import engines
 from security import apptest
 from security import world as w
 from security.elements import Snapshot
@@ -43,7 +43,7 @@ MARKERS = ("DROP", "pg_sleep", "OR 1=1", "A" * 64, "not-a-uuid", "1e309", "2026-
 def drawn(world: w.World, query: dict[str, object]) -> tuple[AppTest, Snapshot, list[Any]]:
     """A's Overview from a link, with an empty cache, and every statement it sent."""
     st.cache_data.clear()
-    with statements(db.get_engine()) as log:
+    with statements(engines.get_engine()) as log:
         at = apptest.open_page(apptest.app_for(world, "A", query), "overview.py")
     return at, apptest.shot(at), sorted(log)
 
