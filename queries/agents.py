@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from queries.criteria import Filters, Scope, sql_params, valid_agent
 from queries.errors import InvalidFilter
 from queries.frames import Columns, empty, from_rows
-from queries.metrics import fetch
+from queries.transactions import fetch
 
 AGENT_ACTIVITY: Columns = {
     "agent": "str",

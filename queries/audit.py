@@ -22,9 +22,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from queries import config, errors, sqlfiles, transactions
-from queries.criteria import Filters, Scope, valid_id
+from queries.criteria import Filters, Scope, valid_id, valid_limit
 from queries.frames import Columns, from_rows
-from queries.metrics import _valid_limit, fetch
+from queries.transactions import fetch
 
 Action = Literal["export", "export_incomplete", "refused"]
 MY_EXPORTS: Columns = {
@@ -150,7 +150,7 @@ def record(
 def my_exports(engine: Engine, scope: Scope, limit: int = 50) -> pd.DataFrame:
     """The signed-in user's own audit rows, newest first (:data:`MY_EXPORTS`)."""
     rows = fetch(
-        engine, scope, "audit_mine", {"user_id": scope.user_id, "row_limit": _valid_limit(limit)}
+        engine, scope, "audit_mine", {"user_id": scope.user_id, "row_limit": valid_limit(limit)}
     )
     tz = config.timezone_name()
     return from_rows(rows, MY_EXPORTS, tz)

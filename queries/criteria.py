@@ -32,6 +32,7 @@ FIRST_DATE = date(1970, 1, 1)
 LAST_DATE = date(2999, 12, 31)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MAX_TEXT = 64
+MAX_LIMIT = 1_000_000
 
 
 @cache
@@ -134,6 +135,12 @@ def _shown(value: Any) -> str:
     """A short, printable rendering of a rejected value for the message."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def valid_limit(limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidFilter(f"A row limit is a whole number from 1 to {MAX_LIMIT:,}.")
+    return limit
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The CSV extract: the filtered raw rows streamed by COPY into a binary file, in bounded memory.
 
-The rows and their order are those of :func:`queries.metrics.metric_rows`; the SQL
+The rows and their order are those of :func:`queries.rows.metric_rows`; the SQL
 (``export_rows.sql``) writes intervals as seconds and neutralises formula prefixes in the name
 columns. This module only moves bytes: it turns COPY's record ends into ``\\r\\n`` (RFC 4180),
 leaving line breaks inside quoted cells as they are.
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from queries import config, sqlfiles, transactions
 from queries.criteria import Filters, Scope, sql_params
-from queries.metrics import METRIC_ROWS
+from queries.rows import METRIC_ROWS
 
 CHUNK_BYTES = 1 << 16
 HEADER = (",".join(METRIC_ROWS) + "\r\n").encode()
@@ -42,7 +42,7 @@ class RecordEnds:
 
 
 def export_csv(engine: Engine, scope: Scope, f: Filters, out: BinaryIO) -> int:
-    """Stream the rows :func:`~queries.metrics.metric_rows` would return as UTF-8 CSV into ``out``.
+    """Stream the rows :func:`~queries.rows.metric_rows` would return as UTF-8 CSV into ``out``.
 
     Same columns, same order (newest first). Intervals are seconds, numbers as stored (negative
     ones stay numbers), ``agents_involved`` and ``metadata`` JSON, timestamps ISO 8601 in

@@ -32,19 +32,15 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from queries import side_reads, transactions
-from queries.criteria import Filters, Scope, sql_params, valid_id
+from queries.criteria import Filters, Scope, sql_params, valid_id, valid_limit
+from queries.durations import stage_percentiles
 from queries.errors import InvalidFilter
 from queries.frames import Columns, conform, empty, typed
 from queries.low_confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
 from queries.low_confidence import default_threshold, valid_threshold
-from queries.metrics import (
-    _valid_limit,
-    fetch,
-    metric_rows,
-    stage_percentiles,
-    venture_period_rows,
-    venture_stages,
-)
+from queries.rows import metric_rows
+from queries.totals import venture_period_rows, venture_stages
+from queries.transactions import fetch
 
 # The three measures of the heatmap, and the direction in which each is worse.
 MEASURES = ("duration", "error_rate", "handoff_efficiency")
@@ -234,7 +230,7 @@ def venture_stage_health(
     Sorted by company, venture and stage.
 
     Cost: the counts, rates and shares come from the rollups (totals.sql), the baselines from
-    the stage rollups and the exact percentile machinery of metrics.stage_percentiles; only the
+    the stage rollups and the exact percentile machinery of durations.stage_percentiles; only the
     cells' medians read raw rows, each cell its own durations in order through an index up to
     the middle one (health_medians.sql).
     """
@@ -339,11 +335,11 @@ def _float(value: Any) -> float:
 def cell_rows(
     engine: Engine, scope: Scope, f: Filters, venture_id: str, stage_id: int, limit: int = 5_000
 ) -> pd.DataFrame:
-    """The raw rows behind one heatmap cell: :func:`~queries.metrics.metric_rows` of the period
+    """The raw rows behind one heatmap cell: :func:`~queries.rows.metric_rows` of the period
     for that venture and stage only (newest first, at most ``limit``). A venture outside the
     scope or the chosen companies selects nothing, exactly like an unknown one."""
     narrowed = replace(f, venture_ids=(valid_id(venture_id, "ventures"),), stages=(stage_id,))
-    return metric_rows(engine, scope, narrowed, limit=_valid_limit(limit))
+    return metric_rows(engine, scope, narrowed, limit=valid_limit(limit))
 
 
 # ---- "What changed" ----------------------------------------------------------------------------

@@ -9,11 +9,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 
-from queries import config
+from queries import config, sqlfiles
+from queries.criteria import Scope
 from queries.errors import translated_errors
 
 # The role every tenant query runs as. Only tests turn the switch off (without_role_switch), to
@@ -125,3 +127,11 @@ def without_role_switch() -> Iterator[None]:
         yield
     finally:
         _switch_role.reset(token)
+
+
+def fetch(engine: Engine, scope: Scope, name: str, params: dict[str, Any]) -> list[Row[Any]]:
+    """Run ``queries/sql/<name>.sql`` in the user's scoped transaction; bind what it declares."""
+    statement = sqlfiles.load(name)
+    bound = {key: params[key] for key in statement._bindparams}
+    with scoped(engine, scope.user_id) as conn:
+        return list(conn.execute(statement, bound))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from queries.criteria import Scope
-from queries.metrics import fetch
+from queries.transactions import fetch
 
 
 def rollup_zone(engine: Engine, scope: Scope) -> str:

@@ -30,7 +30,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, Scope, config, engines, health, metrics, schema, sqlfiles, transactions
+from queries import Filters, Scope, config, engines, health, schema, sqlfiles, totals, transactions
 from queries.criteria import sql_params
 from queries.errors import InvalidFilter
 
@@ -445,7 +445,7 @@ def test_cell_medians_read_each_cell_through_the_index_under_rls(
     user = world.users["multi"]
     scope = queries.scope_for_user(app, user)
     f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="UTC")
-    cells = metrics.venture_stages(app, scope, f, 60.0)
+    cells = totals.venture_stages(app, scope, f, 60.0)
     cells = cells[cells["venture_id"].notna()]
     params = sql_params(scope, f)
     assert params is not None and len(cells) > 50

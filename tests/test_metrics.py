@@ -248,7 +248,7 @@ def test_venture_attention(app: Engine, world: mw.World, data: st.DataObject, li
 
 
 def test_venture_attention_reasons() -> None:
-    from queries.metrics import attention_score
+    from queries.attention import attention_score
 
     assert attention_score(0.05, 0.01, 95.0, 96.0) == (
         5 + 5 + 8 + 2,

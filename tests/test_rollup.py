@@ -40,7 +40,7 @@ from queries import (
 )
 from queries.criteria import sql_params
 from queries.low_confidence import default_threshold
-from queries.metrics import fetch
+from queries.transactions import fetch
 
 GIVEN = settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -1,5 +1,5 @@
 -- Per stage: either its exact percentiles from the raw rows, or the coarse histogram of its
--- durations over the period, from which the caller (metrics.stage_percentiles) finds the coarse
+-- durations over the period, from which the caller (durations.stage_percentiles) finds the coarse
 -- bin of each rank that percentile_cont reads and asks duration_ranks.sql for the values.
 --
 -- From the raw rows (columns measured and percentiles: how many durations the filters select,

@@ -1,6 +1,6 @@
 -- The durations (seconds) at the ranks percentile_cont reads, per stage, from the duration
 -- rollups (orchdash.duration_bin: 0.33 % wide bins, ten to a coarse bin). The caller
--- (metrics.stage_percentiles) found each rank's coarse bin in duration_histograms.sql: it lists
+-- (durations.stage_percentiles) found each rank's coarse bin in duration_histograms.sql: it lists
 -- per rank (:rank_stages, :ranks, counted from 0) its coarse bin (:rank_coarse) and its rank
 -- within that bin (:rank_in). Here:
 --  1. the counts of that bin's ten fine bins over the period: the difference of two cumulative

@@ -110,7 +110,7 @@ parts AS (
     -- for among all the company's days (at ten million rows 30 times more rows than months).
     -- Without :all_sums they carry 10 of the 27 sums: rows, actions, the two rates and their
     -- weights, the durations' count and the low parts of those three bases; the other columns
-    -- are then partial, and the caller keeps none of them (metrics._total_rows). A venture x
+    -- are then partial, and the caller keeps none of them (totals.total_rows). A venture x
     -- stage grid reads thousands of cells a period: a third less time.
     SELECT
         c.current,

@@ -16,7 +16,8 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from queries import Filters, transactions
-from queries.metrics import MEASURES, attention_score
+from queries.attention import attention_score
+from queries.totals import MEASURES
 
 ROWS = """
     SELECT m.metric_id::text AS metric_id, m.company_id::text AS company_id,
