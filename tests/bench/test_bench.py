@@ -1,7 +1,8 @@
 """`make bench`: the dashboard's figures at one and ten million rows, beside their targets.
 
 Two databases of their own get 1,000,000 and 10,000,000 demo rows (``load_demo``, timed). Then,
-in order, each step adding to one table that the last test prints (docs/performance.md keeps it):
+in order, each step adding to the results that the last test prints and writes to
+docs/benchmarks.md (tests/bench/report.py; the targets are in docs/performance.md):
 
 - pages: each page's query calls (tests/bench/scenarios.py) as the demo chairman (3 of 6
   companies), for 90 days and for all time, over ``RUNS`` varied filters: cold (a new connection,
@@ -18,13 +19,13 @@ in order, each step adding to one table that the last test prints (docs/performa
 
 Speed is reported, never asserted; equality with the naive figures and the scopes are asserted.
 ORCHDASH_BENCH_ROWS (e.g. "100000,1000000"), ORCHDASH_BENCH_RUNS and ORCHDASH_BENCH_SECONDS (of each
-concurrent run) shrink a trial run.
+concurrent run) shrink a trial run, whose figures go to test-artifacts/bench.md instead;
+ORCHDASH_BENCH_OUT names another file.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import statistics
@@ -33,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,10 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from bench import naive
+from bench import naive, report
 from bench import scenarios as sc
 from bench.browser import app_server, measure
+from bench.report import Results
 from queries import Filters, admin, config, demo, engines, schema
 from queries.errors import QueryTimeout
 
@@ -82,30 +84,7 @@ class BenchDb:
     access: dict[str, set[str]]  # user id -> active company ids
 
 
-@dataclass
-class Results:
-    loads: dict[int, float] = field(default_factory=dict)
-    # rows -> relation -> bytes: the table, our indexes beside the spec's, the rollups
-    sizes: dict[int, dict[str, int]] = field(default_factory=dict)
-    # (rows, page, period, "cold"|"warm"|"naive") -> seconds per run
-    pages: dict[tuple[int, str, str, str], list[float]] = field(default_factory=dict)
-    timeouts: dict[tuple[int, str, str], int] = field(default_factory=dict)
-    checked: list[str] = field(default_factory=list)
-    export: dict[str, dict[str, Any]] = field(default_factory=dict)
-    concurrent: dict[str, Any] = field(default_factory=dict)
-    inserts: dict[str, float] = field(default_factory=dict)
-    browser: dict[str, list[float]] = field(default_factory=dict)
-
-
 RESULTS = Results()
-
-
-def p(values: list[float], q: float) -> float:
-    """The q-quantile by nearest rank (p95 of 20 runs: the 19th), in milliseconds."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return 1000 * ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def timed(call: Callable[..., Any], *args: Any) -> tuple[float, Any]:
@@ -175,6 +154,7 @@ SIZES = """
 
 @pytest.fixture(scope="module")
 def bench(new_database: Callable[[str], str]) -> Iterator[dict[int, BenchDb]]:
+    RESULTS.started = time.perf_counter()
     loaded = {rows: _load(new_database, rows) for rows in SCALES}
     for rows, found in loaded.items():
         RESULTS.loads[rows] = found.load_s
@@ -385,7 +365,7 @@ BATCH = """
 """
 
 
-# Every trigger that keeps a rollup (the metrics' of 0004, the agents' of 0007): "without" is
+# Every trigger that keeps a rollup (the metrics' and the agents', migration f04): "without" is
 # the table with the spec's indexes and ours, and no rollup at all.
 TRIGGERS = tuple(
     f"orchdash_{rollup}_{op}" for rollup in ("rollup", "agents") for op in ("insert", "delete")
@@ -500,26 +480,13 @@ def test_browser(bench: dict[int, BenchDb], tmp_path: Path) -> None:
     assert len(RESULTS.browser["sign_in"]) == BROWSER_USERS
 
 
-# ---- the table -------------------------------------------------------------------------------
+# ---- the document ----------------------------------------------------------------------------
 
 
 def test_report() -> None:
-    text_ = report(RESULTS)
-    print("\n" + text_)
-    out = Path(os.environ.get("ORCHDASH_BENCH_OUT", PROJECT / "test-artifacts" / "bench.md"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text_ + "\n", encoding="utf-8")
-
-
-def _ms(value: float) -> str:
-    return "-" if value != value else f"{value:,.0f}"
-
-
-def _mark(ok: bool | None) -> str:
-    return "" if ok is None else ("yes" if ok else "**no**")
-
-
-def report(r: Results) -> str:
-    from bench.report import render
-
-    return render(r, SMALL, BIG, p, _ms, _mark)
+    body = report.render(RESULTS, SMALL, BIG)
+    settings = report.settings(SCALES, RUNS, CONCURRENT_SECONDS)
+    run = report.this_run(RESULTS.started, PROJECT, settings)
+    out = report.destination(PROJECT, os.environ)
+    text_ = report.write(out, run, body)
+    print("\n" + text_ + f"\nWritten to {out}.")
