@@ -322,7 +322,7 @@ def _page_with_failing_query(database_url: str, name: str) -> None:
     import streamlit as st
 
     from dashboard import data
-    from queries import Filters, Scope
+    from queries import Filters, Scope, engines
 
     engine = engines.make_engine(database_url, pool_timeout=2)
     one = "00000000-0000-0000-0000-000000000001"
