@@ -33,9 +33,14 @@ from dashboard import sessions
 from dashboard.routes import SSO_PARAM
 from dashboard.sessions import SignedIn
 from dashboard.throttle import Throttle
-from queries import users
-from queries.engines import get_engine
-from queries.errors import DashboardError, translated_errors
+from queries import (
+    DashboardError,
+    get_engine,
+    translated_errors,
+    user_exists,
+    user_id_for_email,
+    verify_password,
+)
 
 __all__ = ["SESSION_KEY", "SignedIn", "require_user"]
 
@@ -103,7 +108,7 @@ def _session_user(engine: Engine) -> tuple[SignedIn | None, bool]:
         session = store.get(session_id)
         if session is None:
             return None, True
-        if not users.user_exists(engine, session.user_id):
+        if not user_exists(engine, session.user_id):
             store.end_user(session.user_id)
             return None, True
         return session.signed_in(), True
@@ -111,7 +116,7 @@ def _session_user(engine: Engine) -> tuple[SignedIn | None, bool]:
     if isinstance(injected, SignedIn) and not _has_http_client():
         known = store.get(injected.session_id)
         alive_or_foreign = known is not None or not store.ended(injected.session_id)
-        if alive_or_foreign and users.user_exists(engine, injected.user_id):
+        if alive_or_foreign and user_exists(engine, injected.user_id):
             return injected, True
         return None, True
     return None, False
@@ -185,7 +190,7 @@ def _password_form(engine: Engine) -> None:
         st.error(f"Too many failed sign-in attempts. Try again in {_duration(wait)}.")
         return
     try:
-        user_id = users.verify_password(engine, email, password)
+        user_id = verify_password(engine, email, password)
     except DashboardError as exc:
         st.error(exc.user_message)
         return
@@ -206,9 +211,7 @@ def _oidc_signed_in(engine: Engine) -> None:
     claims = st.user.to_dict()
     email = claims.get("email") or claims.get("sub")
     verified = claims.get("email_verified", True) is not False
-    user_id = (
-        users.user_id_for_email(engine, str(email)) if isinstance(email, str) and verified else None
-    )
+    user_id = user_id_for_email(engine, str(email)) if isinstance(email, str) and verified else None
     if user_id is not None:
         # The next path was remembered by /auth/sso in a cookie the route reads.
         _go_signed_in(user_id, str(email), None)

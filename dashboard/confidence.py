@@ -1,7 +1,7 @@
 """Low-confidence rows: how a chart or a tile says that a figure rests mostly on them.
 
 A row is low-confidence when its data_quality_score or confidence_score is under the threshold
-(ORCHDASH_LOW_CONFIDENCE, default 60: :func:`queries.low_confidence.default_threshold`). The query
+(ORCHDASH_LOW_CONFIDENCE, default 60: :func:`queries.default_threshold`). The query
 frames carry ``low_share``, the share of each figure that such rows carry: of its actions (of its
 rows where it has none), of its measured durations for the stage durations; 0..1, NaN without
 rows. The tables of dashboard/charts.py show it in percent (:data:`LOW_SHARE`); a point built
@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import format as fmt
-from queries import low_confidence as configured
+from queries import default_threshold
 
 LOW_SHARE = "Low-confidence share (%)"
 SOURCE = "low_share"
@@ -32,7 +32,7 @@ _PARTS = ("_low_actions", "_actions", "_low_rows", "_rows")
 
 def threshold(value: float | None = None) -> float:
     """The threshold the queries used: the configured one unless a page chose another."""
-    return configured.default_threshold() if value is None else float(value)
+    return default_threshold() if value is None else float(value)
 
 
 def column(frame: pd.DataFrame) -> dict[str, pd.Series]:

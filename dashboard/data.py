@@ -24,8 +24,7 @@ from sqlalchemy import Engine
 
 import queries
 from dashboard import format as fmt
-from queries import Filters, Scope
-from queries.errors import DashboardError, InvalidFilter
+from queries import DashboardError, Filters, InvalidFilter, Scope
 
 TTL_S = 60
 GENERIC_ERROR = (

@@ -22,14 +22,16 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import format as fmt
-from queries import Filters, InvalidFilter, config
-from queries.criteria import (
+from queries import (
     AGENT_MATCHES,
     FIRST_DATE,
     GRAINS,
     LAST_DATE,
     MAX_AGENTS,
     MAX_IDS,
+    Filters,
+    InvalidFilter,
+    timezone_name,
     valid_timezone,
 )
 
@@ -109,7 +111,7 @@ class Selection:
     grain: str = DEFAULT_GRAIN
     agents: tuple[str, ...] = ()
     agents_match: str = DEFAULT_MATCH
-    tz: str = field(default_factory=config.timezone_name)
+    tz: str = field(default_factory=timezone_name)
 
 
 @dataclass
@@ -250,7 +252,7 @@ def _timezone(values: Sequence[str], default: str, notices: _Notices | None = No
 def url_timezone(params: Mapping[str, Sequence[str]], default: str | None = None) -> str:
     """The zone a URL asks for (``tz``), else ``default`` (ORCHDASH_TIMEZONE): what "today"
     is counted in when the rest of the link is read."""
-    return _timezone(params.get("tz", ()), default or config.timezone_name())
+    return _timezone(params.get("tz", ()), default or timezone_name())
 
 
 def _agents(values: Sequence[str], allowed: Collection[str], notices: _Notices) -> tuple[str, ...]:
@@ -291,7 +293,7 @@ def from_query(
     not filters).
     """
     notices = _Notices()
-    tz = _timezone(params.get("tz", ()), default_tz or config.timezone_name(), notices)
+    tz = _timezone(params.get("tz", ()), default_tz or timezone_name(), notices)
     company_ids = _ids(params.get("company", ()), companies, "company", "no such company", notices)
     chosen = set(company_ids) or set(companies)
     venture_ids: list[str] = []
@@ -348,7 +350,7 @@ def to_query(
     """The URL parameters of a selection: explicit dates, so a link shows the same days. The
     match and the zone are written only when they differ from the defaults (``any``, and
     ``default_tz``, ORCHDASH_TIMEZONE when None), so that default links stay short."""
-    default = default_tz or config.timezone_name()
+    default = default_tz or timezone_name()
     query = {
         "company": list(selection.company_ids),
         "venture": list(selection.venture_ids),

@@ -20,7 +20,7 @@ from dashboard import data, export, filters
 from dashboard import format as fmt
 from dashboard.filters import Selection
 from dashboard.sessions import SignedIn
-from queries import Filters, Scope, config, get_engine
+from queries import Filters, Scope, get_engine, timezone_name
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 # (file, title, url path): the titles are part of the UI contract. No page icons: Streamlit would
@@ -134,7 +134,7 @@ def main(user: SignedIn) -> None:
         companies,
         ventures,
         agents=agents,
-        default_tz=config.timezone_name(),
+        default_tz=timezone_name(),
         rollup_zone=rollup_zone,
         today=data.today,
         all_time=all_time,

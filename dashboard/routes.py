@@ -33,9 +33,19 @@ from starlette.routing import Route
 from dashboard import sessions, tokens
 from dashboard.sessions import SessionStore
 from dashboard.streaming import ThreadedByteStream
-from queries import audit, users
-from queries.criteria import Filters, Scope
-from queries.errors import DashboardError
+from queries import (
+    EMPTY_SHA256,
+    Action,
+    DashboardError,
+    Filters,
+    HashingWriter,
+    Receipt,
+    Scope,
+    filters_record,
+    now_utc,
+    record_export,
+    user_exists,
+)
 
 SSO_PARAM = "orchdash_sso"
 NEXT_COOKIE_SECONDS = 600
@@ -97,7 +107,7 @@ class Routes:
     def engine(self) -> Engine:
         if self._engine is not None:
             return self._engine()
-        from queries.engines import get_engine
+        from queries import get_engine
 
         return get_engine()
 
@@ -186,7 +196,7 @@ class Routes:
         import queries
 
         engine = self.engine()
-        if not await run_in_threadpool(users.user_exists, engine, grant.user_id):
+        if not await run_in_threadpool(user_exists, engine, grant.user_id):
             self.store.end_user(grant.user_id)
             slot.release()
             await self._audit(None, "refused", reason="user no longer exists")
@@ -196,10 +206,10 @@ class Routes:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         filename = f"orchestration-metrics_{f.start}_{f.end}_{stamp}.csv"
         # The receipt's hash is of exactly the bytes written into the response.
-        written: dict[str, Any] = {"as_of": audit.now_utc()}
+        written: dict[str, Any] = {"as_of": now_utc()}
 
         def produce(out: Any) -> None:
-            written["writer"] = writer = audit.HashingWriter(out)
+            written["writer"] = writer = HashingWriter(out)
             written["rows"] = queries.export_csv(engine, scope, f, writer)  # type: ignore[arg-type]
 
         stream = ThreadedByteStream(produce)
@@ -225,15 +235,17 @@ class Routes:
     async def _audit(
         self,
         user_id: str | None,
-        action: audit.Action,
-        receipt: audit.Receipt | None = None,
+        action: Action,
+        receipt: Receipt | None = None,
         reason: str | None = None,
         filters: Filters | None = None,
     ) -> None:
         """Record an export or refusal; a failing audit is logged, never shown to the reader."""
         try:
             engine = self.engine()
-            await run_in_threadpool(audit.record, engine, user_id, action, receipt, reason, filters)
+            await run_in_threadpool(
+                record_export, engine, user_id, action, receipt, reason, filters
+            )
         except Exception:
             _log.exception("export audit failed")
 
@@ -247,14 +259,14 @@ class Routes:
         complete: bool,
     ) -> None:
         writer = written.get("writer")
-        receipt = audit.Receipt(
+        receipt = Receipt(
             file_name=filename,
-            filters=audit.filters_record(f),
+            filters=filters_record(f),
             time_zone=f.tz,
             data_as_of=written["as_of"],
             row_count=int(written.get("rows", 0)),
             scope=scope.company_ids,
-            sha256=writer.hexdigest() if writer else audit.EMPTY_SHA256,
+            sha256=writer.hexdigest() if writer else EMPTY_SHA256,
             user_id=user_id,
         )
         if complete:

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from itsdangerous import URLSafeTimedSerializer
 
-from queries import config
+from queries import data_dir
 
 SECRET_FILE = "secret_key"
 MIN_SECRET_CHARS = 32
 
 
 def _secret_file() -> Path:
-    return config.data_dir() / SECRET_FILE
+    return data_dir() / SECRET_FILE
 
 
 def _read_or_create(path: Path) -> str:

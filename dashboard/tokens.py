@@ -18,8 +18,7 @@ from itsdangerous import BadSignature
 
 from dashboard import signing
 from dashboard.sessions import SignedIn
-from queries.criteria import Filters
-from queries.errors import InvalidFilter
+from queries import Filters, InvalidFilter
 
 MAX_AGE_SECONDS = 300
 ROUTE = "/export.csv"

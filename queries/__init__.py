@@ -1,12 +1,52 @@
-"""The data layer of the dashboard: typed, tenant-scoped queries. Pages call only these names."""
+"""The data layer of the dashboard: typed, tenant-scoped queries, and all that the dashboard needs.
+
+Pages, charts and the dashboard's helpers use only these names (``from queries import X`` or
+``import queries``); the modules behind them are this package's own and may move. Every read
+takes the engine, the user's :class:`Scope` and (mostly) :class:`Filters`, runs in the user's
+scoped transaction and returns a frame of fixed columns (DESIGN.md lists them).
+
+The owner's modules are not the pages': ``queries.schema`` (migrations), ``queries.admin``
+(accounts and access), ``queries.demo`` (the demo data), ``queries.checks`` (``orchdash check``),
+``queries.folding`` (the rollups' fold), ``queries.engines`` and ``queries.embedded`` (the
+owner's engine, the embedded server). Only the admin command (``dashboard/cli.py``) and the tests
+import them.
+"""
 
 from queries.agents import agent_activity, agents
 from queries.attention import venture_attention
+from queries.audit import (
+    EMPTY_SHA256,
+    Action,
+    HashingWriter,
+    Receipt,
+    filters_record,
+    my_exports,
+    now_utc,
+    record_export,
+)
 from queries.catalog import companies, data_range, scope_for_user, ventures
-from queries.criteria import Filters, Scope
+from queries.config import data_dir, timezone_name
+from queries.criteria import (
+    AGENT_MATCHES,
+    FIRST_DATE,
+    GRAINS,
+    LAST_DATE,
+    MAX_AGENTS,
+    MAX_IDS,
+    Filters,
+    Scope,
+    valid_timezone,
+)
 from queries.durations import stage_durations
 from queries.engines import get_engine
-from queries.errors import Busy, DashboardError, DataUnavailable, InvalidFilter, QueryTimeout
+from queries.errors import (
+    Busy,
+    DashboardError,
+    DataUnavailable,
+    InvalidFilter,
+    QueryTimeout,
+    translated_errors,
+)
 from queries.extracts import export_csv
 from queries.figures import (
     chairman_interventions,
@@ -16,38 +56,79 @@ from queries.figures import (
     kpis,
     stage_rates,
 )
-from queries.health import cell_rows, venture_changes, venture_stage_health
+from queries.health import (
+    DEFAULT_MIN_ACTIONS,
+    cell_rows,
+    venture_changes,
+    venture_stage_health,
+)
+from queries.low_confidence import default_threshold
 from queries.rows import count_rows, metric_rows
+from queries.users import user_exists, user_id_for_email, verify_password
 from queries.zones import rollup_zone
 
 __all__ = [
-    "Busy",
-    "DashboardError",
-    "DataUnavailable",
+    # ---- data reads for pages ----------------------------------------------------------------
+    # What a page hands over: who asks and which companies they may see, and what they chose.
     "Filters",
-    "InvalidFilter",
-    "QueryTimeout",
     "Scope",
-    "agent_activity",
-    "agents",
-    "cell_rows",
-    "chairman_interventions",
-    "companies",
-    "count_rows",
-    "data_range",
-    "error_rates",
-    "export_csv",
     "get_engine",
+    "scope_for_user",
+    # The sidebar's choices and the period the scope's data spans.
+    "agents",
+    "companies",
+    "data_range",
+    "rollup_zone",
+    "ventures",
+    # The figures of the pages.
+    "agent_activity",
+    "chairman_interventions",
+    "error_rates",
     "handoff_efficiency",
     "kpi_trend",
     "kpis",
-    "metric_rows",
-    "rollup_zone",
-    "scope_for_user",
     "stage_durations",
     "stage_rates",
     "venture_attention",
+    # Venture health: the heatmap's cells, the rows behind one, and "What changed".
+    "DEFAULT_MIN_ACTIONS",
+    "cell_rows",
     "venture_changes",
     "venture_stage_health",
-    "ventures",
+    # Raw rows and the CSV extract of them.
+    "count_rows",
+    "export_csv",
+    "metric_rows",
+    # The values the sidebar and the URL's filters are checked against, as Filters checks them.
+    "AGENT_MATCHES",
+    "FIRST_DATE",
+    "GRAINS",
+    "LAST_DATE",
+    "MAX_AGENTS",
+    "MAX_IDS",
+    "valid_timezone",
+    # ---- sign-in and audit, for the web layer --------------------------------------------------
+    "user_exists",
+    "user_id_for_email",
+    "verify_password",
+    # Export receipts, and the audit of exports (the Export page lists the user's own).
+    "EMPTY_SHA256",
+    "Action",
+    "HashingWriter",
+    "Receipt",
+    "filters_record",
+    "my_exports",
+    "now_utc",
+    "record_export",
+    # ---- errors: each carries a message for the chairman ---------------------------------------
+    "Busy",
+    "DashboardError",
+    "DataUnavailable",
+    "InvalidFilter",
+    "QueryTimeout",
+    "translated_errors",
+    # ---- settings ------------------------------------------------------------------------------
+    "data_dir",
+    "default_threshold",
+    "timezone_name",
 ]

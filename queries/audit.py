@@ -4,7 +4,7 @@ A :class:`Receipt` says what an extract holds: its filters, time zone, when the 
 how many rows, which companies the scope allowed, and the SHA-256 of the exact bytes sent.
 :class:`HashingWriter` computes that hash while the CSV streams, without keeping the file.
 
-:func:`record` writes an export (or a refused attempt) through the insert-only function
+:func:`record_export` writes an export (or a refused attempt) through the insert-only function
 ``orchdash_record_export`` in a short transaction of its own: tenant reads are READ ONLY, and this
 is the runtime role's only write, which can add audit rows and nothing else. :func:`my_exports`
 reads the signed-in user's own rows back (RLS and an explicit filter on the user).
@@ -113,7 +113,7 @@ class HashingWriter:
         return self._hash.hexdigest()
 
 
-def record(
+def record_export(
     engine: Engine,
     user_id: str | None,
     action: Action,

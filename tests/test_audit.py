@@ -49,11 +49,11 @@ def test_records_carry_the_transactions_user_and_read_back_as_own(
     world_app: Engine, owner: Engine, world: mw.World
 ) -> None:
     multi, single = world.users["multi"], world.users["single"]
-    audit.record(world_app, multi, "export", receipt("multi.csv"))
-    audit.record(world_app, single, "export", receipt("single.csv"))
-    audit.record(world_app, None, "refused", reason="bad token")
+    audit.record_export(world_app, multi, "export", receipt("multi.csv"))
+    audit.record_export(world_app, single, "export", receipt("single.csv"))
+    audit.record_export(world_app, None, "refused", reason="bad token")
     f = Filters(start=date(2026, 1, 1), end=date(2026, 1, 2))
-    audit.record(world_app, multi, "refused", reason="session ended", filters=f)
+    audit.record_export(world_app, multi, "refused", reason="session ended", filters=f)
     with owner.connect() as conn:
         users = dict(
             conn.execute(
@@ -79,7 +79,7 @@ def test_records_carry_the_transactions_user_and_read_back_as_own(
 
 
 def test_rls_alone_keeps_a_user_to_their_own_rows(world_app: Engine, world: mw.World) -> None:
-    audit.record(world_app, world.users["hostile"], "export", receipt("hostile.csv"))
+    audit.record_export(world_app, world.users["hostile"], "export", receipt("hostile.csv"))
     with transactions.scoped(world_app, world.users["single"]) as conn:
         seen = conn.execute(
             text("SELECT DISTINCT CAST(user_id AS text) FROM orchdash.export_audit")
@@ -140,7 +140,7 @@ def test_the_audit_path_is_the_runtime_roles_only_and_adds_one_row(
         ).one()
         assert definer and config == ["search_path=pg_catalog, pg_temp"]
         before = conn.execute(text("SELECT count(*) FROM orchdash.export_audit")).scalar()
-    audit.record(world_app, world.users["multi"], "export", receipt("one.csv"))
+    audit.record_export(world_app, world.users["multi"], "export", receipt("one.csv"))
     with owner.connect() as conn:
         after = conn.execute(text("SELECT count(*) FROM orchdash.export_audit")).scalar()
         # Neither the id nor the time can be chosen by the caller: the function takes neither.
@@ -155,7 +155,7 @@ def test_the_audit_path_is_the_runtime_roles_only_and_adds_one_row(
 def test_bad_values_are_refused_by_the_table(world_app: Engine, world: mw.World) -> None:
     bad = audit.Receipt(**{**receipt("x.csv").__dict__, "sha256": "not-a-hash"})
     with pytest.raises(DBAPIError, match="check constraint"):
-        audit.record(world_app, world.users["multi"], "export", bad)
+        audit.record_export(world_app, world.users["multi"], "export", bad)
 
 
 def test_a_hashing_writer_hashes_exactly_what_it_passes_on(

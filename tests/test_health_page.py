@@ -128,7 +128,7 @@ def test_the_export_page_lists_only_the_users_own_receipts(app_env: Demo) -> Non
             scope=(app_env.companies[0],),
             sha256=hashlib.sha256(b"twelve rows").hexdigest(),
         )
-        audit.record(engine, app_env.users[CHAIRMAN], "export", receipt)
+        audit.record_export(engine, app_env.users[CHAIRMAN], "export", receipt)
     finally:
         engine.dispose()
     at = open_page(app_for(app_env, CHAIRMAN), "export.py")

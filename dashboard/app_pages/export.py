@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import data, layout, tokens
 from dashboard import format as fmt
-from queries import audit
+from queries import Receipt, my_exports
 
 PREVIEW_ROWS = 100
 AUDIT_ROWS = 50
@@ -41,7 +41,7 @@ st.dataframe(preview, hide_index=True, key="table-export")
 st.subheader("Your exports")
 st.button("Refresh", key="audit_refresh", icon=":material/refresh:")
 # Uncached: the user's own short list, read under RLS, and it must show a download at once.
-mine = data.guarded(lambda: audit.my_exports(view.engine, view.scope, limit=AUDIT_ROWS))
+mine = data.guarded(lambda: my_exports(view.engine, view.scope, limit=AUDIT_ROWS))
 if mine.empty:
     st.caption("No exports yet. Each download leaves a receipt here.")
 else:
@@ -65,7 +65,7 @@ else:
         key="audit_receipt",
     )
     if picked is not None:
-        receipt = audit.Receipt.from_audit(exports.loc[picked].to_dict(), view.user.user_id)
+        receipt = Receipt.from_audit(exports.loc[picked].to_dict(), view.user.user_id)
         st.code(receipt.to_json(), language="json")
         st.download_button(
             "Download receipt (JSON)",

@@ -16,7 +16,6 @@ import queries
 from dashboard import data, export, layout
 from dashboard import format as fmt
 from dashboard import health_charts as hc
-from queries import health
 
 DRILL_LIMIT = 5_000
 WINDOWS = (7, 14, 30)
@@ -32,7 +31,7 @@ threshold = right.number_input(
     "Low-confidence threshold",
     min_value=0.0,
     max_value=100.0,
-    value=health.default_threshold(),
+    value=queries.default_threshold(),
     step=5.0,
     key="health_threshold",
     help="Rows whose data quality or confidence score is below this count as low confidence.",
@@ -104,7 +103,7 @@ st.caption(
         "Each venture's largest deterioration against the previous period of the same length, "
         "over error rate, handoff efficiency, compute cost per success and agent response time, "
         "as a robust z-score against the spread of every venture's change. Ventures with fewer "
-        f"than {health.DEFAULT_MIN_ACTIONS} actions in either period are not scored."
+        f"than {queries.DEFAULT_MIN_ACTIONS} actions in either period are not scored."
     )
 )
 
