@@ -20,7 +20,6 @@ from plotly.subplots import make_subplots
 
 from dashboard import charts, confidence
 from dashboard import format as fmt
-from queries import health
 
 STAGE = charts.STAGE
 COMPANY = charts.COMPANY
@@ -69,13 +68,12 @@ def _names(series: pd.Series, missing: str) -> pd.Series:
 
 
 def heatmap_table(cells: pd.DataFrame, measure: str, against: str) -> pd.DataFrame:
-    """`venture_stage_health` as the heatmap shows it: one row per venture and stage, the value,
-    its baseline and peer median, how much worse it is than the chosen reference, and the share
-    of low-confidence rows in the figure. ``measure`` and ``against`` are keys of MEASURES and
-    AGAINST."""
+    """`heatmap_cells` as the heatmap shows it: one row per venture and stage, the value, its
+    baseline and peer median, how much worse it is than the chosen reference, and the share of
+    low-confidence rows in the figure. ``cells`` are ``queries.heatmap_cells`` of
+    ``MEASURES[measure].key`` against ``AGAINST[against]``, whose labels ``measure`` and
+    ``against`` are."""
     m = MEASURES[measure]
-    column = health.VALUE_COLUMN[m.key]
-    ref = AGAINST[against]
     unit = f" ({m.unit})"
     table = pd.DataFrame(
         {
@@ -84,14 +82,12 @@ def heatmap_table(cells: pd.DataFrame, measure: str, against: str) -> pd.DataFra
             STAGE: pd.to_numeric(cells["stage_id"]).astype(int),
             ROWS: pd.to_numeric(cells["rows"]).astype("Int64"),
             ACTIONS: pd.to_numeric(cells["actions"]).astype("Int64"),
-            m.label + unit: m.scaled(cells[column]),
-            "Stage baseline" + unit: m.scaled(cells[f"base_{column}"]),
-            "Peer median" + unit: m.scaled(cells[f"peer_{column}"]),
+            m.label + unit: m.scaled(cells["value"]),
+            "Stage baseline" + unit: m.scaled(cells["base"]),
+            "Peer median" + unit: m.scaled(cells["peer"]),
             "Peers": pd.to_numeric(cells["peers"]).astype("Int64"),
-            f"{WORSE} ({m.worse_unit}, vs {against.lower()})": health.deviations(
-                cells, m.key, ref
-            ).round(4),
-            LOW_SHARE: (pd.to_numeric(health.low_share(cells, m.key)) * 100).round(2),
+            f"{WORSE} ({m.worse_unit}, vs {against.lower()})": cells["worse"].round(4),
+            LOW_SHARE: (pd.to_numeric(cells["low_share"]) * 100).round(2),
             "venture_id": cells["venture_id"].astype(str),
         }
     )

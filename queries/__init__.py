@@ -59,6 +59,7 @@ from queries.figures import (
 from queries.health import (
     DEFAULT_MIN_ACTIONS,
     cell_rows,
+    heatmap_cells,
     venture_changes,
     venture_stage_health,
 )
@@ -90,9 +91,11 @@ __all__ = [
     "stage_durations",
     "stage_rates",
     "venture_attention",
-    # Venture health: the heatmap's cells, the rows behind one, and "What changed".
+    # Venture health: the heatmap's cells (all measures; one measure against one reference),
+    # the rows behind one, and "What changed".
     "DEFAULT_MIN_ACTIONS",
     "cell_rows",
+    "heatmap_cells",
     "venture_changes",
     "venture_stage_health",
     # Raw rows and the CSV extract of them.

@@ -71,6 +71,17 @@ CELLS: Columns = {
     "low_share_error_rate": "float",
     "low_share_handoff_efficiency": "float",
 }
+# One measure of the cells, against one reference: what the heatmap draws (heatmap_cells).
+_HEATMAP_KEPT = ("company_id", "company", "venture_id", "venture", "stage_id", "rows", "actions")
+HEATMAP: Columns = {
+    **{name: CELLS[name] for name in _HEATMAP_KEPT},
+    "value": "float",
+    "base": "float",
+    "peer": "float",
+    "peers": "int",
+    "worse": "float",
+    "low_share": "float",
+}
 VALUE_COLUMN = {
     "duration": "p50_s",
     "error_rate": "error_rate",
@@ -319,8 +330,25 @@ def deviations(cells: pd.DataFrame, measure: str, against: str = "base") -> pd.S
     )
 
 
-def low_share(cells: pd.DataFrame, measure: str) -> pd.Series:
-    return cells[f"low_share_{measure}"]
+def heatmap_cells(cells: pd.DataFrame, measure: str, against: str = "base") -> pd.DataFrame:
+    """The cells of :func:`venture_stage_health` for one ``measure`` of :data:`MEASURES`, in the
+    same order (:data:`HEATMAP`): the cell's ``value``, its stage baseline ``base`` and peer
+    median ``peer`` (``peers`` of them), in the units of :data:`CELLS`; ``worse``, how much worse
+    the value is than the reference ``against`` (``base`` or ``peer``, :func:`worse_by`); and
+    ``low_share``, the share of the figure that low-confidence rows carry."""
+    column = VALUE_COLUMN[measure]
+    return pd.DataFrame(
+        {
+            **{name: cells[name] for name in _HEATMAP_KEPT},
+            "value": cells[column],
+            "base": cells[f"base_{column}"],
+            "peer": cells[f"peer_{column}"],
+            "peers": cells["peers"],
+            "worse": deviations(cells, measure, against),
+            "low_share": cells[f"low_share_{measure}"],
+        },
+        index=cells.index,
+    )
 
 
 def _float(value: Any) -> float:

@@ -187,6 +187,25 @@ def test_worse_by_says_which_way_is_worse() -> None:
         health.worse_by(1, 1, "cost")
 
 
+def test_heatmap_cells_are_one_measure_against_one_reference(app: Engine, world: mw.World) -> None:
+    f = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY)
+    cells = health.venture_stage_health(app, queries.scope_for_user(app, world.users["multi"]), f)
+    for measure, column in health.VALUE_COLUMN.items():
+        for against in ("base", "peer"):
+            one = queries.heatmap_cells(cells, measure, against)
+            assert list(one.columns) == list(health.HEATMAP) and one.index.equals(cells.index)
+            for name, source in (("value", column), ("base", f"base_{column}"), ("peers", "peers")):
+                assert one[name].equals(cells[source]), name
+            assert one["low_share"].equals(cells[f"low_share_{measure}"])
+            worse = [
+                health.worse_by(v, r, measure)
+                for v, r in zip(cells[column], cells[f"{against}_{column}"], strict=True)
+            ]
+            assert one["worse"].equals(pd.Series(worse, index=cells.index, dtype="float64"))
+    with pytest.raises(ValueError):
+        queries.heatmap_cells(cells, "duration", "median")
+
+
 @pytest.mark.parametrize("threshold", [-1, 101, "x", float("nan")])
 def test_threshold_is_checked(app: Engine, world: mw.World, threshold: Any) -> None:
     scope = Scope(user_id=world.users["multi"], company_ids=(world.companies["acme"],))

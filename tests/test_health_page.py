@@ -67,7 +67,8 @@ def test_the_heatmap_csv_equals_the_query_layer(app_env: Demo) -> None:
     at = open_page(app_for(app_env, CHAIRMAN), PAGE)
     cells = chairman_cells(app_env, at)
     spec = plotly_specs(at)[0]["data"][0]
-    table = hc.heatmap_table(cells, "Median stage duration", "Stage baseline")
+    compared = queries.heatmap_cells(cells, "duration", "base")
+    table = hc.heatmap_table(compared, "Median stage duration", "Stage baseline")
     assert spec["x"] == table[hc.STAGE].tolist()
     assert len(spec["hovertext"]) == len(table)
 

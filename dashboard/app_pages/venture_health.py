@@ -42,7 +42,8 @@ if cells.empty:
     view.nothing()
 
 # ---- the heatmap and its drill-down ----------------------------------------------------------
-table = hc.heatmap_table(cells, measure, against)
+compared = queries.heatmap_cells(cells, hc.MEASURES[measure].key, hc.AGAINST[against])
+table = hc.heatmap_table(compared, measure, against)
 title = f"{measure} by venture and stage, against the {against.lower()}"
 faded, badge = hc.low_confidence_badge(table)
 if faded > 0:
