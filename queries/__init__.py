@@ -25,6 +25,7 @@ from queries.audit import (
     record_export,
 )
 from queries.catalog import companies, data_range, scope_for_user, ventures
+from queries.changes import DEFAULT_MIN_ACTIONS, venture_changes
 from queries.config import data_dir, timezone_name
 from queries.criteria import (
     AGENT_MATCHES,
@@ -56,13 +57,7 @@ from queries.figures import (
     kpis,
     stage_rates,
 )
-from queries.health import (
-    DEFAULT_MIN_ACTIONS,
-    cell_rows,
-    heatmap_cells,
-    venture_changes,
-    venture_stage_health,
-)
+from queries.health import cell_rows, heatmap_cells, venture_stage_health
 from queries.low_confidence import default_threshold
 from queries.rows import count_rows, metric_rows
 from queries.users import user_exists, user_id_for_email, verify_password

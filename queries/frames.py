@@ -76,3 +76,10 @@ def series(values: Sequence[Any], kind: Kind, tz: str) -> pd.Series:
 
 def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def as_float(value: Any) -> float:
+    """A number as a float; None and pandas' NA as NaN."""
+    if value is None or value is pd.NA:
+        return math.nan
+    return float(value)

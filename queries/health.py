@@ -1,6 +1,6 @@
 """Venture health: where a venture stands against its stage, its peers and its own past.
 
-Three questions a chairman asks that a generic BI tool cannot answer, because it does not know
+Two questions a chairman asks that a generic BI tool cannot answer, because it does not know
 that ventures move through 40 ordered stages, that interventions are decisions, and that rows
 carry their own quality and confidence:
 
@@ -8,8 +8,6 @@ carry their own quality and confidence:
   handoff efficiency against that stage's baseline (every row in view at the stage), and
   against the median of the other ventures (the peer benchmark), with the share carried by
   low-confidence rows.
-- :func:`venture_changes`: the "What changed" ranking: each venture's largest deterioration
-  against the previous period of equal length, scored against the spread across ventures.
 - :func:`cell_rows`: the raw rows behind one venture x stage cell (the drill-down).
 
 Both tenancy locks hold as everywhere: the SQL runs in ``transactions.scoped()`` and filters
@@ -34,20 +32,15 @@ from sqlalchemy import Engine
 from queries import side_reads, transactions
 from queries.criteria import Filters, Scope, sql_params, valid_id, valid_limit
 from queries.durations import stage_percentiles
-from queries.errors import InvalidFilter
-from queries.frames import Columns, conform, empty, typed
-from queries.low_confidence import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD
+from queries.frames import Columns, as_float, conform, empty
 from queries.low_confidence import default_threshold, valid_threshold
+from queries.peers import peer_median
 from queries.rows import metric_rows
-from queries.totals import venture_period_rows, venture_stages
+from queries.totals import venture_stages
 from queries.transactions import fetch
 
 # The three measures of the heatmap, and the direction in which each is worse.
 MEASURES = ("duration", "error_rate", "handoff_efficiency")
-DEFAULT_MIN_ACTIONS = 200
-# MAD of a normal distribution is 0.6745 sigma: this makes the robust spread a sigma.
-_MAD_TO_SIGMA = 1.4826
-
 _CELL_KEYS = ("company_id", "venture_id", "stage_id")
 CELLS: Columns = {
     "company_id": "str",
@@ -88,31 +81,6 @@ VALUE_COLUMN = {
     "handoff_efficiency": "handoff_efficiency",
 }
 
-# The ranking's measures: (column, how its deterioration is computed, words for the reason).
-CHANGE_MEASURES = ("error_rate", "handoff_efficiency", "cost_per_success", "response_s")
-CHANGES: Columns = {
-    "venture_id": "str",
-    "venture": "str",
-    "company_id": "str",
-    "company": "str",
-    "actions": "int",
-    "prev_actions": "int",
-    **{m: "float" for m in CHANGE_MEASURES},
-    **{f"prev_{m}": "float" for m in CHANGE_MEASURES},
-    **{f"worse_{m}": "float" for m in CHANGE_MEASURES},
-    **{f"z_{m}": "float" for m in CHANGE_MEASURES},
-    "eligible": "bool",
-    "score": "float",
-    "measure": "str",
-    "reason": "str",
-}
-
-
-def _valid_min_actions(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
-        raise InvalidFilter("The minimum number of actions is a whole number of 0 or more.")
-    return value
-
 
 # ---- the heatmap and the peer benchmark -----------------------------------------------------
 
@@ -120,40 +88,6 @@ def _valid_min_actions(value: Any) -> int:
 def _share(low: np.ndarray, base: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(base > 0, low / base, math.nan)
-
-
-def _peer_median(cells: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
-    """For each cell, the median of ``column`` over the *other* ventures at the same stage, and
-    how many of them have a value. One sort by stage and value: the others of a cell are its
-    stage's sorted values without the cell's own."""
-    values = cells[column].to_numpy(dtype="float64")
-    if not len(values):
-        return pd.Series(dtype="float64"), pd.Series(dtype="int64")
-    _, group = np.unique(cells["stage_id"].to_numpy(), return_inverse=True)
-    has = ~np.isnan(values)
-    known = np.flatnonzero(has)
-    order = known[np.lexsort((values[known], group[known]))]
-    ordered = values[order]  # the stages one after another, each ascending
-    per_stage = np.bincount(group[known], minlength=int(group.max()) + 1)
-    start = np.concatenate(([0], np.cumsum(per_stage)[:-1]))[group]
-    n = per_stage[group]
-    # A cell with a value has n - 1 others, and others[k] is the stage's k-th value, or the
-    # (k + 1)-th from the cell's own position on; a cell without one has all n as others.
-    mine = n.copy()
-    mine[order] = np.arange(len(order)) - start[order]
-    m = np.where(has, n - 1, n)
-    lo, hi = (m - 1) // 2, m // 2
-    ok = m > 0
-    medians = np.full(len(values), math.nan)
-    if len(ordered):
-        last = len(ordered) - 1
-        at_lo = np.minimum(start + np.where(ok, lo + (lo >= mine), 0), last)
-        at_hi = np.minimum(start + np.where(ok, hi + (hi >= mine), 0), last)
-        medians = np.where(ok, (ordered[at_lo] + ordered[at_hi]) / 2, math.nan)
-    return (
-        pd.Series(medians, index=cells.index, dtype="float64"),
-        pd.Series(m, index=cells.index, dtype="int64"),
-    )
 
 
 def _measured(cells: pd.DataFrame, beside: bool) -> pd.DataFrame:
@@ -285,12 +219,12 @@ def venture_stage_health(
             )
         for column, rate in _stage_rates(groups, stage_of).items():
             cells[f"base_{column}"] = rate[cell_stage]
-            cells[f"peer_{column}"], _ = _peer_median(cells, column)
+            cells[f"peer_{column}"], _ = peer_median(cells, column)
         found = _medians_of(engine, scope, f, _measured(cells, False), params)
         baselines, theirs = side()
         cells["p50_s"] = _keyed(cells, found | theirs)
         cells["base_p50_s"] = _stage_medians(stages, baselines)[cell_stage]
-    cells["peer_p50_s"], cells["peers"] = _peer_median(cells, "p50_s")
+    cells["peer_p50_s"], cells["peers"] = peer_median(cells, "p50_s")
     if f.venture_ids:
         cells = cells[cells["venture_id"].isin(f.venture_ids)]
     cells = cells.sort_values(["company", "venture", "venture_id", "stage_id"], ignore_index=True)
@@ -305,7 +239,7 @@ def worse_by(value: Any, reference: Any, measure: str) -> float:
     """
     if measure not in MEASURES:
         raise ValueError(f"not a health measure: {measure!r}")
-    v, r = _float(value), _float(reference)
+    v, r = as_float(value), as_float(reference)
     if math.isnan(v) or math.isnan(r):
         return math.nan
     if measure == "duration":
@@ -351,12 +285,6 @@ def heatmap_cells(cells: pd.DataFrame, measure: str, against: str = "base") -> p
     )
 
 
-def _float(value: Any) -> float:
-    if value is None or value is pd.NA:
-        return math.nan
-    return float(value)
-
-
 # ---- the drill-down --------------------------------------------------------------------------
 
 
@@ -368,128 +296,3 @@ def cell_rows(
     scope or the chosen companies selects nothing, exactly like an unknown one."""
     narrowed = replace(f, venture_ids=(valid_id(venture_id, "ventures"),), stages=(stage_id,))
     return metric_rows(engine, scope, narrowed, limit=valid_limit(limit))
-
-
-# ---- "What changed" ----------------------------------------------------------------------------
-
-
-def _worse(now: float, before: float, measure: str) -> float:
-    if measure == "error_rate":
-        return 100.0 * (now - before)  # points of percent
-    if measure == "handoff_efficiency":
-        return before - now  # points of percent, lower is worse
-    return (now - before) / before * 100.0 if before > 0 else math.nan  # per cent more
-
-
-def robust_z(values: pd.Series) -> pd.Series:
-    """``(value - median) / spread`` with spread = 1.4826 x MAD (a sigma for normal data), or
-    the standard deviation when the MAD is 0, or all zeros when both are; NaN stays NaN."""
-    z = _robust_z(values.to_numpy(dtype="float64"))
-    return pd.Series(z, index=values.index, dtype="float64")
-
-
-def _robust_z(values: np.ndarray) -> np.ndarray:
-    known = values[~np.isnan(values)]
-    if not len(known):
-        return np.full(len(values), math.nan)
-    center = float(np.median(known))
-    spread = _MAD_TO_SIGMA * float(np.median(np.abs(known - center)))
-    if not spread > 0:
-        spread = float(np.std(known))
-    if not spread > 0:
-        return np.where(np.isnan(values), math.nan, 0.0)
-    return (values - center) / spread
-
-
-_WORDS = {
-    "error_rate": ("error rate", lambda v: f"{100 * v:.1f}%"),
-    "handoff_efficiency": ("handoff efficiency", lambda v: f"{v:.1f}%"),
-    "cost_per_success": ("compute cost per success", lambda v: f"{v:,.2f}"),
-    "response_s": ("agent response time", lambda v: f"{v:,.1f} s"),
-}
-
-
-def _reason(row: dict[Any, Any], min_actions: int) -> tuple[float, str, str]:
-    if not row["eligible"]:
-        return math.nan, "", f"fewer than {min_actions:,} actions in one of the periods"
-    scored = [(row[f"z_{m}"], m) for m in CHANGE_MEASURES if not math.isnan(row[f"z_{m}"])]
-    if not scored:
-        return math.nan, "", "no measure to compare"
-    z, measure = max(scored)
-    words, shown = _WORDS[measure]
-    before, now = row[f"prev_{measure}"], row[measure]
-    way = "down" if measure == "handoff_efficiency" else "up"
-    if row[f"worse_{measure}"] <= 0:
-        way = "steady or better"
-        return z, measure, f"{words} {way}: {shown(before)} → {shown(now)} (z {z:+.1f})"
-    return z, measure, f"{words} {way} from {shown(before)} to {shown(now)} (z {z:+.1f})"
-
-
-def venture_changes(
-    engine: Engine, scope: Scope, f: Filters, min_actions: int = DEFAULT_MIN_ACTIONS
-) -> pd.DataFrame:
-    """Ventures ordered by their largest deterioration against the previous period.
-
-    For each venture in view and each measure m of error rate, handoff efficiency, compute cost
-    per success and agent response time, ``worse_m`` is the deterioration (points of percent for
-    the rates, per cent for cost and response time; negative is an improvement). A venture is
-    ``eligible`` with at least ``min_actions`` actions in both periods; over the eligible ones,
-    ``z_m`` is the robust z-score of ``worse_m`` (:func:`robust_z`): how unusual the venture's
-    change is against the spread of every venture's change. ``score`` is the largest ``z_m``,
-    ``measure`` names it and ``reason`` says it in words. Small ventures, whose rates swing by
-    chance, are not scored (NaN) and come last. The chosen ventures are kept; the spread is that
-    of every venture in view.
-    """
-    minimum = _valid_min_actions(min_actions)
-    if sql_params(scope, f) is None:
-        return empty(CHANGES, f.tz)
-    # The totals of both periods per venture, from the rollups where they serve; a few hundred
-    # ventures at most, so plain records (a frame per step cost more than the figures).
-    rows = venture_period_rows(engine, scope, f)
-    before = {(r.company_id, r.venture_id): r for r in rows if not r.is_current}
-    changes = [
-        _change(r, before.get((r.company_id, r.venture_id)), minimum) for r in rows if r.is_current
-    ]
-    for m in CHANGE_MEASURES:
-        worse = np.array([c[f"worse_{m}"] if c["eligible"] else math.nan for c in changes])
-        for c, z in zip(changes, _robust_z(worse), strict=True):
-            c[f"z_{m}"] = float(z)
-    for c in changes:
-        c["score"], c["measure"], c["reason"] = _reason(c, minimum)
-    if f.venture_ids:
-        changes = [c for c in changes if c["venture_id"] in f.venture_ids]
-    changes.sort(key=_ranked)
-    return typed(changes, CHANGES, f.tz)
-
-
-def _ranked(change: dict[str, Any]) -> tuple[Any, ...]:
-    """Highest score first (unscored last), then most actions, then by name."""
-    score = change["score"]
-    unscored = math.isnan(score)
-    return (
-        unscored,
-        0.0 if unscored else -score,
-        -change["actions"],
-        change["venture"] is None,
-        change["venture"] or "",
-        change["venture_id"],
-    )
-
-
-def _change(row: Any, before: Any, minimum: int) -> dict[str, Any]:
-    """A venture's figures of both periods and how much worse each measure got."""
-    change: dict[str, Any] = {
-        "venture_id": str(row.venture_id),
-        "venture": row.venture,
-        "company_id": str(row.company_id),
-        "company": row.company,
-        "actions": int(row.actions),
-        "prev_actions": int(before.actions) if before is not None else 0,
-    }
-    change["eligible"] = change["actions"] >= minimum and change["prev_actions"] >= minimum
-    for m in CHANGE_MEASURES:
-        now = _float(getattr(row, m))
-        prev = _float(getattr(before, m)) if before is not None else math.nan
-        change[m], change[f"prev_{m}"] = now, prev
-        change[f"worse_{m}"] = _worse(now, prev, m)
-    return change

@@ -30,7 +30,18 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from queries import Filters, Scope, config, engines, health, schema, sqlfiles, totals, transactions
+from queries import (
+    Filters,
+    Scope,
+    changes,
+    config,
+    engines,
+    health,
+    schema,
+    sqlfiles,
+    totals,
+    transactions,
+)
 from queries.criteria import sql_params
 from queries.errors import InvalidFilter
 
@@ -265,7 +276,7 @@ def expected_changes(world: mw.World, user: str, f: Filters, minimum: int) -> pd
         row: dict[str, Any] = {"company_id": company, "venture_id": venture, **a}
         row["prev_actions"] = b["actions"] if b else 0
         row["eligible"] = a["actions"] >= minimum and row["prev_actions"] >= minimum
-        for m in health.CHANGE_MEASURES:
+        for m in changes.CHANGE_MEASURES:
             prev = b[m] if b else math.nan
             row[f"prev_{m}"] = prev
             if m == "error_rate":
@@ -279,7 +290,7 @@ def expected_changes(world: mw.World, user: str, f: Filters, minimum: int) -> pd
     frame = pd.DataFrame(out)
     if frame.empty:
         return frame
-    for m in health.CHANGE_MEASURES:
+    for m in changes.CHANGE_MEASURES:
         values = frame[f"worse_{m}"].where(frame["eligible"]).dropna()
         z = pd.Series(math.nan, index=frame.index)
         if len(values):
@@ -290,7 +301,7 @@ def expected_changes(world: mw.World, user: str, f: Filters, minimum: int) -> pd
             for i in values.index:
                 z[i] = (values[i] - center) / spread if spread else 0.0
         frame[f"z_{m}"] = z
-    frame["score"] = frame[[f"z_{m}" for m in health.CHANGE_MEASURES]].max(axis=1)
+    frame["score"] = frame[[f"z_{m}" for m in changes.CHANGE_MEASURES]].max(axis=1)
     frame.loc[~frame["eligible"], "score"] = math.nan
     if f.venture_ids:
         frame = frame[frame["venture_id"].isin(f.venture_ids)]
@@ -304,8 +315,8 @@ def test_changes_equal_pandas(
 ) -> None:
     user, f = data.draw(mw.choices(world))
     scope = queries.scope_for_user(app, user)
-    actual = health.venture_changes(app, scope, f, min_actions=minimum)
-    assert list(actual.columns) == list(health.CHANGES)
+    actual = changes.venture_changes(app, scope, f, min_actions=minimum)
+    assert list(actual.columns) == list(changes.CHANGES)
     expected = expected_changes(world, user, f, minimum)
     assert len(actual) == len(expected)
     if expected.empty:
@@ -419,7 +430,7 @@ def test_ranking_puts_the_planted_venture_first_and_ignores_tiny_noise(planted: 
     try:
         scope = queries.scope_for_user(engine, planted.user)
         f = Filters(start=PLANT_END - timedelta(days=PLANT_DAYS - 1), end=PLANT_END)
-        ranking = health.venture_changes(engine, scope, f)
+        ranking = changes.venture_changes(engine, scope, f)
         by_id = {v: k for k, v in planted.ventures.items()}
         assert by_id[ranking["venture_id"].iloc[0]] == "planted"
         assert ranking["measure"].iloc[0] == "error_rate"
@@ -429,11 +440,11 @@ def test_ranking_puts_the_planted_venture_first_and_ignores_tiny_noise(planted: 
         assert not tiny["eligible"] and math.isnan(tiny["score"])
         assert by_id[ranking["venture_id"].iloc[-1]] == "tiny"
         # Not vacuous: without the minimum of actions the tiny venture's noise would win.
-        naive = health.venture_changes(engine, scope, f, min_actions=0)
+        naive = changes.venture_changes(engine, scope, f, min_actions=0)
         assert by_id[naive["venture_id"].iloc[0]] == "tiny"
         # Choosing ventures narrows the list, not the spread they are scored against.
         chosen = Filters(start=f.start, end=f.end, venture_ids=(planted.ventures["planted"],))
-        alone = health.venture_changes(engine, scope, chosen)
+        alone = changes.venture_changes(engine, scope, chosen)
         assert alone["score"].tolist() == [ranking["score"].iloc[0]]
     finally:
         engine.dispose()
@@ -448,7 +459,7 @@ def test_empty_scope_answers_without_the_database(world: mw.World) -> None:
     other = Filters(start=f.start, end=f.end, company_ids=(world.companies["acme"],))
     for scope, filters in ((Scope(user_id=world.users["none"]), f), (mine, other)):
         assert health.venture_stage_health(nowhere, scope, filters).empty
-        assert health.venture_changes(nowhere, scope, filters).empty
+        assert changes.venture_changes(nowhere, scope, filters).empty
         assert health.cell_rows(nowhere, scope, filters, world.ventures["venture_id"][0], 3).empty
     nowhere.dispose()
 
