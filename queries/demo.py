@@ -1,9 +1,10 @@
 """Deterministic demo data, loaded into PostgreSQL with COPY, and the two demo accounts.
 
-The numbers come from ``queries.demo_data``; this module writes them: in one transaction it empties
-the tenant tables, replaces the demo users, streams every table as CSV through ``COPY ... FREEZE``
-(pyarrow writes the CSV; the next chunk is drawn while one is sent), builds orchestration_metrics'
-indexes and foreign keys once at the end, and analyzes the tables.
+The numbers come from ``queries.demo_data`` and ``queries.demo_rows``; this module writes them:
+in one transaction it empties the tenant tables, replaces the demo users, streams every table as
+CSV through ``COPY ... FREEZE`` (pyarrow writes the CSV; the next chunk is drawn while one is
+sent), builds orchestration_metrics' indexes and foreign keys once at the end, and analyzes the
+tables.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Engine
 
 from queries import sqlfiles
-from queries.demo_data import COMPANY_NAMES, World, demo_world, generate_rows, metric_chunks
+from queries.demo_data import COMPANY_NAMES, World, demo_world
+from queries.demo_rows import generate_rows, metric_chunks
 
 __all__ = [
     "DEMO_PASSWORDS",

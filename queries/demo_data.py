@@ -1,8 +1,9 @@
-"""The demo's numbers: companies, ventures, sessions and orchestration_metrics rows from a seed.
+"""The demo's world: companies, ventures, sessions and incidents from a seed, and the stages'
+parameters; ``queries.demo_rows`` draws the orchestration_metrics rows of that world.
 
-Pure and vectorised (numpy), no database: ``demo_world`` draws the small tables, ``metric_chunks``
-the metric rows in time order, in chunks of about ``CHUNK_ROWS`` so memory stays bounded. The same
-``rows``, ``seed`` and ``end`` give the same data, ids included.
+Pure and vectorised (numpy), no database: ``demo_world`` draws the small tables, and with them
+the seeds of the metric rows' chunks (about ``CHUNK_ROWS`` each, so memory stays bounded). The
+same ``rows``, ``seed`` and ``end`` give the same data, ids included.
 
 The numbers tell the stories a chairman looks for: ventures that improve or drift over the 18
 months, young ventures that start shaky, a few incidents (error spikes of one to three weeks, one
@@ -13,11 +14,9 @@ days.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -25,8 +24,6 @@ import pyarrow as pa
 CHUNK_ROWS = 100_000
 SPAN_DAYS = 548  # 18 months, ending with the `end` day
 ORPHAN_SHARE = 0.002  # rows without company, venture and session: visible to nobody
-NULL_SHARE = 0.005  # per nullable measure
-ZERO_ACTION_SHARE = 0.01
 ROWS_PER_SESSION = 60
 
 COMPANY_NAMES = (
@@ -46,7 +43,7 @@ VENTURE_NAMES = (
     "Onyx", "Prism", "Quartz", "Ridge", "Solstice", "Thistle", "Upland", "Verge",
 )  # fmt: skip
 AGENTS = ("planner", "researcher", "builder", "reviewer", "deployer", "analyst")
-_AGENT_BIT = {name: 1 << i for i, name in enumerate(AGENTS)}
+AGENT_BIT = {name: 1 << i for i, name in enumerate(AGENTS)}
 
 # The 40 stages in phases: (last stage, shortest and longest median duration in seconds, mean
 # actions, error multiplier, median agent response in seconds, cost per action, agents).
@@ -62,10 +59,7 @@ _PHASES = (
     (40, 259_200, 864_000, 60, 0.9, 5.0, 0.04, ("analyst", "deployer")),  # operate: days
 )
 _DAY_US = 86_400_000_000
-_SECOND_US = 1_000_000
-# UTC without a zone: pyarrow writes these to CSV some twenty times faster than zoned ones; the
-# loader reads them in UTC.
-_TIMESTAMP = pa.timestamp("us")
+SECOND_US = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ def _stages() -> _Stages:
             cols["error_mult"].append(err * (0.9 + 0.2 * share))
             cols["response_s"].append(resp * (0.85 + 0.3 * share))
             cols["cost"].append(cost)
-            cols["agents"].append(sum(_AGENT_BIT[a] for a in agents))
+            cols["agents"].append(sum(AGENT_BIT[a] for a in agents))
             cols["gate"].append(float(i == count - 1))
         first = last + 1
     arrays = {name: np.asarray(values) for name, values in cols.items()}
@@ -137,7 +131,7 @@ class World:
 
     @property
     def start_us(self) -> int:
-        return int(self.start.timestamp()) * _SECOND_US
+        return int(self.start.timestamp()) * SECOND_US
 
     def micros(self, days: np.ndarray) -> np.ndarray:
         """Microseconds since the epoch (UTC) of times in days from the start."""
@@ -157,37 +151,19 @@ class World:
         return pa.array(self.session_ids)
 
 
-def _hex_ids(raw: np.ndarray, version: int) -> np.ndarray:
+def hex_ids(raw: np.ndarray, version: int) -> np.ndarray:
     """UUIDs of the given version from 16 random bytes per row, as 32 hex digits each."""
     raw[:, 6] = (raw[:, 6] & 0x0F) | (version << 4)
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
     return np.frombuffer(raw.tobytes().hex().encode("ascii"), dtype="S32")
 
 
-def _random_bytes(rng: np.random.Generator, n: int) -> np.ndarray:
+def random_bytes(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
 
 
 def _uuid_strings(rng: np.random.Generator, n: int) -> list[str]:
-    return [str(uuid.UUID(h.decode("ascii"))) for h in _hex_ids(_random_bytes(rng, n), 4)]
-
-
-def _time_ordered_ids(rng: np.random.Generator, micros: np.ndarray) -> pa.Array:
-    """UUIDv7 (RFC 9562): the millisecond first, so rows loaded in time order append to the
-    primary key's index instead of scattering over it."""
-    raw = _random_bytes(rng, len(micros))
-    millis = (micros // 1000).astype(">u8").view(np.uint8).reshape(-1, 8)
-    raw[:, :6] = millis[:, 2:]
-    return _string_array(_hex_ids(raw, 7))
-
-
-def _string_array(fixed: np.ndarray) -> pa.Array:
-    """A pyarrow string array over numpy fixed-width bytes, without a Python object per item."""
-    width = fixed.dtype.itemsize
-    offsets = np.arange(0, width * (len(fixed) + 1), width, dtype=np.int32)
-    return pa.StringArray.from_buffers(
-        len(fixed), pa.py_buffer(offsets), pa.py_buffer(fixed.tobytes())
-    )
+    return [str(uuid.UUID(h.decode("ascii"))) for h in hex_ids(random_bytes(rng, n), 4)]
 
 
 def first_day(end: dt.date | None = None) -> dt.datetime:
@@ -239,7 +215,7 @@ def demo_world(rows: int = 200_000, seed: int = 42, end: dt.date | None = None) 
     end_day = np.minimum(np.maximum(end_day, start + 1 / 24), SPAN_DAYS)
     stages = np.clip(1 + rng.poisson(3.0, n_sessions), 1, 40)
     first_stage = 1 + np.floor(rng.random(n_sessions) * (41 - stages)).astype(np.int64)
-    trouble = base_error[session_venture] + _incident_bump(
+    trouble = base_error[session_venture] + incident_bump(
         incidents, session_venture, (start + end_day) / 2
     )
     failed = rng.random(n_sessions) < np.clip(trouble * 3, 0.01, 0.6)
@@ -288,7 +264,7 @@ def _incidents(
     return np.asarray(rows)
 
 
-def _incident_bump(incidents: np.ndarray, venture: np.ndarray, day: np.ndarray) -> np.ndarray:
+def incident_bump(incidents: np.ndarray, venture: np.ndarray, day: np.ndarray) -> np.ndarray:
     """The error rate that incidents add: it rises and falls over their days."""
     bump = np.zeros(len(day))
     for which, first, days, size in incidents:
@@ -298,176 +274,9 @@ def _incident_bump(incidents: np.ndarray, venture: np.ndarray, day: np.ndarray) 
     return bump
 
 
-def _incident_number(incidents: np.ndarray, venture: np.ndarray, day: np.ndarray) -> np.ndarray:
+def incident_number(incidents: np.ndarray, venture: np.ndarray, day: np.ndarray) -> np.ndarray:
     """1 + the index of the incident each row falls in, else 0."""
     number = np.zeros(len(day), dtype=np.int64)
     for i, (which, first, days, _size) in enumerate(incidents):
         number[(venture == which) & (day >= first) & (day < first + days)] = i + 1
     return number
-
-
-def generate_rows(
-    rows: int = 200_000, seed: int = 42, end: dt.date | None = None
-) -> Iterator[pa.Table]:
-    """The orchestration_metrics rows, oldest first, in chunks of about CHUNK_ROWS."""
-    return metric_chunks(demo_world(rows, seed, end))
-
-
-def metric_chunks(world: World) -> Iterator[pa.Table]:
-    """One chunk per time window; the windows hold about the same number of rows."""
-    edges = _window_edges(world, len(world.chunk_streams))
-    left = world.session_rows.copy()
-    orphans_left = world.orphan_rows
-    for lo, hi, stream in zip(edges, edges[1:], world.chunk_streams, strict=False):
-        rng = np.random.default_rng(stream)
-        # A session's remaining rows fall uniformly over its remaining time: this window takes
-        # the binomial share of them that its overlap is of that time.
-        start = np.maximum(world.session_start, lo)
-        overlap = np.clip(np.minimum(world.session_end, hi) - start, 0, None)
-        remaining = world.session_end - start
-        share = np.divide(overlap, remaining, out=np.zeros_like(overlap), where=remaining > 0)
-        taken = rng.binomial(left, share if hi < SPAN_DAYS else (left > 0).astype(float))
-        left -= taken
-        orphans = int(rng.binomial(orphans_left, (hi - lo) / (SPAN_DAYS - lo)))
-        orphans_left -= orphans
-        session = np.repeat(np.arange(len(taken)), taken)
-        day = start[session] + rng.random(len(session)) * overlap[session]
-        session = np.concatenate([session, np.full(orphans, -1)])
-        day = np.concatenate([day, lo + rng.random(orphans) * (hi - lo)])
-        order = np.argsort(day, kind="stable")
-        yield _metric_chunk(world, rng, session[order], day[order])
-
-
-def _window_edges(world: World, windows: int) -> list[float]:
-    """Days that cut the span into windows of equal expected rows.
-
-    The expected rows before a day is piecewise linear (each session spreads its rows evenly
-    over its time), so inverting it at its breakpoints is exact.
-    """
-    rate = world.session_rows / (world.session_end - world.session_start)
-
-    def ramp(edges: np.ndarray, at: np.ndarray) -> np.ndarray:
-        order = np.argsort(edges)
-        sorted_edges, sorted_rate = edges[order], rate[order]
-        before = np.searchsorted(sorted_edges, at, side="right")
-        rate_sum = np.concatenate([[0.0], np.cumsum(sorted_rate)])
-        moment = np.concatenate([[0.0], np.cumsum(sorted_rate * sorted_edges)])
-        return at * rate_sum[before] - moment[before]
-
-    at = np.unique(np.concatenate([[0.0, SPAN_DAYS], world.session_start, world.session_end]))
-    expected = ramp(world.session_start, at) - ramp(world.session_end, at)
-    expected += world.orphan_rows * at / SPAN_DAYS
-    targets = expected[-1] * np.arange(1, windows) / windows
-    return [0.0, *np.interp(targets, expected, at).tolist(), float(SPAN_DAYS)]
-
-
-def _metric_chunk(
-    world: World, rng: np.random.Generator, session: np.ndarray, day: np.ndarray
-) -> pa.Table:
-    n = len(session)
-    orphan = session < 0
-    known = np.where(orphan, 0, session)
-    venture = np.where(orphan, -1, world.session_venture[known])
-    at = (day - world.session_start[known]) / (
-        world.session_end[known] - world.session_start[known]
-    )
-    stage = world.session_first_stage[known] + np.floor(
-        np.clip(at, 0, 0.999999) * world.session_stages[known]
-    ).astype(np.int64)
-    stage = np.where(orphan, rng.integers(1, 41, n), stage)
-    recorded_us = world.micros(day)
-
-    error = np.where(orphan, 0.03, world.venture_base_error[venture]) * STAGES.error_mult[
-        stage
-    ] * np.exp(world.venture_slope[venture] * (day / SPAN_DAYS - 0.5)) * (
-        1 + 1.5 * np.exp(-np.maximum(day - world.venture_launch[venture], 0) / 30)
-    ) * rng.lognormal(0.0, 0.35, n) + _incident_bump(world.incidents, venture, day)
-    error = np.round(np.clip(error, 0.0, 0.95), 4)
-
-    actions = rng.poisson(STAGES.actions[stage] * rng.lognormal(0.0, 0.3, n))
-    actions = np.where(rng.random(n) < ZERO_ACTION_SHARE, 0, np.maximum(actions, 1))
-    # Stochastic rounding: failures average error x actions and stay within one of it.
-    failures = np.minimum(np.floor(error * actions + rng.random(n)), actions).astype(np.int64)
-    interventions = rng.poisson(0.01 + 5.0 * error**1.5 + 0.15 * STAGES.gate[stage])
-    approvals = rng.binomial(interventions, np.clip(0.9 - 1.6 * error, 0.15, 0.95))
-    rejections = rng.binomial(interventions - approvals, 0.7)
-    api_calls = rng.poisson(actions * (2.0 + 3.0 * STAGES.error_mult[stage]) * (1 + error))
-    cost = actions * STAGES.cost[stage] * rng.lognormal(0.0, 0.25, n) + api_calls * 0.0015
-    quality = np.where(orphan, 85.0, world.venture_quality[venture])
-    quality = quality - 110 * error + rng.normal(0.0, 6.0, n)
-    confidence = quality - 6 + rng.normal(0.0, 8.0, n)
-    duration_s = np.maximum(
-        np.round(
-            STAGES.median_s[stage] * rng.lognormal(0.0, STAGES.sigma[stage]) * (1 + 2 * error)
-        ),
-        1,
-    )
-    agents = STAGES.agents[stage] | np.where(
-        rng.random(n) < 0.3, 1 << rng.integers(0, len(AGENTS), n), 0
-    )
-    period_end_us = recorded_us - rng.integers(0, 120 * _SECOND_US, n)
-    incident = np.where(orphan, 0, _incident_number(world.incidents, venture, day))
-
-    def ids(per_session: pa.Array) -> pa.Array:
-        return per_session.take(pa.array(known, mask=orphan))
-
-    def nullable(
-        values: np.ndarray, decimals: int, undefined: np.ndarray | bool = False
-    ) -> pa.Array:
-        missing = (rng.random(n) < NULL_SHARE) | undefined
-        return pa.array(np.round(values, decimals), mask=missing)
-
-    def ints(values: np.ndarray) -> pa.Array:
-        return pa.array(values.astype(np.int32))
-
-    columns: dict[str, pa.Array] = {
-        "metric_id": _time_ordered_ids(rng, recorded_us),
-        "session_id": ids(world.session_id_array),
-        "company_id": ids(world.session_company),
-        "venture_id": ids(world.session_venture_id),
-        "stage_id": ints(stage),
-        "stage_duration": nullable(duration_s, 0),  # intervals as seconds
-        "handoff_efficiency": nullable(
-            np.clip(98.5 - 160 * error + rng.normal(0.0, 2.5, n), 0, 100), 2
-        ),
-        "error_rate": nullable(error, 4, undefined=actions == 0),  # errors per action
-        "action_count": ints(actions),
-        "success_count": ints(actions - failures),
-        "failure_count": ints(failures),
-        "agent_response_time": nullable(
-            STAGES.response_s[stage] * rng.lognormal(0.0, 0.5, n) * (1 + 4 * error), 3
-        ),
-        "agent_utilization": nullable(np.clip(100 * rng.beta(6, 3, n) + 30 * error, 0, 100), 2),
-        "agents_involved": _agent_arrays().take(pa.array(agents)),
-        "chairman_interventions": ints(interventions),
-        "chairman_approvals": ints(approvals),
-        "chairman_rejections": ints(rejections),
-        "compute_cost": nullable(cost, 2),
-        "api_calls_made": ints(api_calls),
-        "data_quality_score": nullable(np.clip(quality, 0, 100), 2),
-        "confidence_score": nullable(np.clip(confidence, 0, 100), 2),
-        "recorded_at": pa.array(recorded_us, type=_TIMESTAMP),
-        "metric_period_start": pa.array(
-            period_end_us - duration_s.astype(np.int64) * _SECOND_US, type=_TIMESTAMP
-        ),
-        "metric_period_end": pa.array(period_end_us, type=_TIMESTAMP),
-        "metadata": _metadata(len(world.incidents)).take(pa.array(incident)),
-    }
-    return pa.table(columns)
-
-
-@cache
-def _agent_arrays() -> pa.Array:
-    """Every subset of AGENTS as a text[] literal, indexed by its bit mask."""
-    return pa.array(
-        ["{" + ",".join(a for a in AGENTS if mask & _AGENT_BIT[a]) + "}" for mask in range(64)]
-    )
-
-
-@cache
-def _metadata(incidents: int) -> pa.Array:
-    """The metadata literals: plain, then one per incident (index 1 + the incident's)."""
-    tags = [{"source": "demo"}] + [
-        {"source": "demo", "incident": f"INC-{i + 1}"} for i in range(incidents)
-    ]
-    return pa.array([json.dumps(tag, separators=(",", ":")) for tag in tags])
