@@ -243,7 +243,6 @@ def sql_params(scope: Scope, f: Filters) -> dict[str, Any] | None:
         "stages": list(f.stages),
         "start_ts": start_ts,
         "end_ts": end_ts,
-        "prev_start_ts": start_ts,
         "grain": f.grain,
         "tz": f.tz,
         "agents": list(f.agents),

@@ -119,8 +119,10 @@ def total_rows(
     params = sql_params(scope, f)
     if params is None:
         return None
+    # totals.sql reads from start_ts and counts the rows from current_ts on as the current period.
+    params["current_ts"] = params["start_ts"]
     if previous:
-        params["prev_start_ts"] = f.previous().bounds()[0]
+        params["start_ts"] = f.previous().bounds()[0]
     params.update(by_bucket=by_bucket, by_venture=by_venture, by_stage=by_stage)
     params["threshold"] = threshold
     params["all_sums"] = all_sums

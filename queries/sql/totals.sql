@@ -1,6 +1,6 @@
 -- Every total and weighted rate of the dashboard, grouped as the caller asks: by period bucket,
 -- by company and venture, by stage, or not at all; always split into the current period
--- [start_ts, end_ts) and the previous one [prev_start_ts, start_ts) (pass prev_start_ts = start_ts
+-- [current_ts, end_ts) and the previous one [start_ts, current_ts) (pass current_ts = start_ts
 -- when no previous period is wanted). One definition of each number serves every page.
 --
 -- The numbers are built from additive sums (orchdash.metric_facts defines them per row), so
@@ -20,7 +20,7 @@
 -- low-confidence rows carry: data_quality_score or confidence_score below :threshold (a missing
 -- score is not low). The rollups count them at the stored threshold (migration 0006): they serve
 -- only when :threshold is that one, or NULL (the caller wants no low_*; they come out 0 raw).
--- params: company_ids, venture_ids, stages, prev_start_ts, start_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, cell_span, cell_lo, cell_hi, cell_sign, cell_current, threshold, all_sums, agents, agents_all
+-- params: company_ids, venture_ids, stages, start_ts, current_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, cell_span, cell_lo, cell_hi, cell_sign, cell_current, threshold, all_sums, agents, agents_all
 WITH setting AS MATERIALIZED (
     SELECT s.zone = CAST(:tz AS text)
         -- The rollups have no agents: with agents chosen, the raw rows answer.
@@ -36,7 +36,7 @@ need AS MATERIALIZED (
 parts AS (
     -- Raw rows, in a zone the rollups do not use.
     SELECT
-        f.recorded_at >= CAST(:start_ts AS timestamptz) AS is_current,
+        f.recorded_at >= CAST(:current_ts AS timestamptz) AS is_current,
         CASE WHEN CAST(:by_bucket AS boolean)
             THEN date_trunc(CAST(:grain AS text), f.recorded_at, CAST(:tz AS text)) END AS bucket,
         CASE WHEN CAST(:by_venture AS boolean) THEN f.company_id END AS company_id,
@@ -65,7 +65,7 @@ parts AS (
     ) AS x
     WHERE NOT (SELECT rolled FROM setting)
       AND f.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND f.recorded_at >= CAST(:prev_start_ts AS timestamptz)
+      AND f.recorded_at >= CAST(:start_ts AS timestamptz)
       AND f.recorded_at < CAST(:end_ts AS timestamptz)
       AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
            OR f.venture_id = ANY(CAST(:venture_ids AS uuid[])))
@@ -78,7 +78,7 @@ parts AS (
     UNION ALL
     -- What changed since the last fold, with its sign: added to the rollup cells below.
     SELECT
-        l.recorded_at >= CAST(:start_ts AS timestamptz),
+        l.recorded_at >= CAST(:current_ts AS timestamptz),
         CASE WHEN CAST(:by_bucket AS boolean)
             THEN date_trunc(CAST(:grain AS text), l.recorded_at, CAST(:tz AS text)) END,
         CASE WHEN CAST(:by_venture AS boolean) THEN l.company_id END,
@@ -97,7 +97,7 @@ parts AS (
     FROM orchdash.log_facts AS l
     WHERE (SELECT rolled FROM setting)
       AND l.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND l.recorded_at >= CAST(:prev_start_ts AS timestamptz)
+      AND l.recorded_at >= CAST(:start_ts AS timestamptz)
       AND l.recorded_at < CAST(:end_ts AS timestamptz)
       AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
            OR l.venture_id = ANY(CAST(:venture_ids AS uuid[])))
