@@ -28,16 +28,10 @@ parts AS (
     FROM orchestration_metrics AS o
     WHERE NOT (SELECT rolled FROM setting)
       AND o.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND o.recorded_at >= CAST(:start_ts AS timestamptz)
-      AND o.recorded_at < CAST(:end_ts AS timestamptz)
+      -- include: _period(o)
       AND cardinality(o.agents_involved) > 0
-      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-           OR o.venture_id = ANY(CAST(:venture_ids AS uuid[])))
-      AND (cardinality(CAST(:stages AS integer[])) = 0
-           OR o.stage_id = ANY(CAST(:stages AS integer[])))
-      AND (cardinality(CAST(:agents AS text[])) = 0
-           OR (CAST(:agents_all AS boolean) AND o.agents_involved @> CAST(:agents AS text[]))
-           OR (NOT CAST(:agents_all AS boolean) AND o.agents_involved && CAST(:agents AS text[])))
+      -- include: _ventures_and_stages(o)
+      -- include: _agents(o)
     GROUP BY o.agents_involved
     UNION ALL
     SELECT t.agents, t.rows, t.actions, t.utilization_sum, t.utilization_n, t.response_sum,
@@ -49,10 +43,8 @@ parts AS (
                     OR cardinality(CAST(:stages AS integer[])) > 0)
       AND t.day >= CAST(:start_day AS date)
       AND t.day <= CAST(:end_day AS date)
-      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-           OR t.venture_id = ANY(CAST(:venture_ids AS uuid[])))
-      AND (cardinality(CAST(:stages AS integer[])) = 0
-           OR t.stage_id = ANY(CAST(:stages AS integer[])))
+      -- include: _ventures_and_stages(t)
+      -- The agent filter of _agents.sql, on the rollup's lists: their column is agents.
       AND (cardinality(CAST(:agents AS text[])) = 0
            OR (CAST(:agents_all AS boolean) AND t.agents @> CAST(:agents AS text[]))
            OR (NOT CAST(:agents_all AS boolean) AND t.agents && CAST(:agents AS text[])))

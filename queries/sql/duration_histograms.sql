@@ -65,16 +65,10 @@ SELECT
 FROM orchestration_metrics AS m
 WHERE NOT (SELECT binned FROM gate)
   AND m.company_id = ANY(CAST(:company_ids AS uuid[]))
-  AND m.recorded_at >= CAST(:start_ts AS timestamptz)
-  AND m.recorded_at < CAST(:end_ts AS timestamptz)
+  -- include: _period(m)
   AND m.stage_id IS NOT NULL
-  AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-       OR m.venture_id = ANY(CAST(:venture_ids AS uuid[])))
-  AND (cardinality(CAST(:stages AS integer[])) = 0
-       OR m.stage_id = ANY(CAST(:stages AS integer[])))
-  AND (cardinality(CAST(:agents AS text[])) = 0
-       OR (CAST(:agents_all AS boolean) AND m.agents_involved @> CAST(:agents AS text[]))
-       OR (NOT CAST(:agents_all AS boolean) AND m.agents_involved && CAST(:agents AS text[])))
+  -- include: _ventures_and_stages(m)
+  -- include: _agents(m)
 GROUP BY m.stage_id
 UNION ALL
 SELECT k.stage_id, NULL, NULL, b.sign, p.base, p.counts

@@ -137,8 +137,7 @@ fine_values AS MATERIALIZED (
               AND m.stage_id = r.stage_id
               AND m.stage_duration IS NOT NULL
               AND m.stage_duration >= r.lo AND m.stage_duration < r.hi
-              AND m.recorded_at >= CAST(:start_ts AS timestamptz)
-              AND m.recorded_at < CAST(:end_ts AS timestamptz)
+              -- include: _period(m)
             ORDER BY 1
             LIMIT r.needed
         ) AS y

@@ -40,14 +40,8 @@ COPY (
     LEFT JOIN companies AS c ON c.id = m.company_id
     LEFT JOIN ventures AS v ON v.id = m.venture_id AND v.company_id = m.company_id
     WHERE m.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND m.recorded_at >= CAST(:start_ts AS timestamptz)
-      AND m.recorded_at < CAST(:end_ts AS timestamptz)
-      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-           OR m.venture_id = ANY(CAST(:venture_ids AS uuid[])))
-      AND (cardinality(CAST(:stages AS integer[])) = 0
-           OR m.stage_id = ANY(CAST(:stages AS integer[])))
-      AND (cardinality(CAST(:agents AS text[])) = 0
-           OR (CAST(:agents_all AS boolean) AND m.agents_involved @> CAST(:agents AS text[]))
-           OR (NOT CAST(:agents_all AS boolean) AND m.agents_involved && CAST(:agents AS text[])))
+      -- include: _period(m)
+      -- include: _ventures_and_stages(m)
+      -- include: _agents(m)
     ORDER BY m.recorded_at DESC, m.metric_id DESC
 ) TO STDOUT WITH (FORMAT csv, HEADER true)

@@ -41,8 +41,8 @@ gate AS MATERIALIZED (
            SELECT FROM orchdash.log_facts AS l
            WHERE l.company_id = ANY(CAST(:company_ids AS uuid[]))
              AND l.irregular
-             AND l.recorded_at >= CAST(:start_ts AS timestamptz)
-             AND l.recorded_at < CAST(:end_ts AS timestamptz))
+             -- include: _period(l)
+           )
        AS ordered
 ),
 setting AS MATERIALIZED (
@@ -114,8 +114,7 @@ CROSS JOIN LATERAL (
           AND m.stage_id = c.stage_id
           AND m.stage_duration IS NOT NULL
           AND m.stage_duration >= orchdash.bin_floor(k.bin * 10)
-          AND m.recorded_at >= CAST(:start_ts AS timestamptz)
-          AND m.recorded_at < CAST(:end_ts AS timestamptz)
+          -- include: _period(m)
           AND m.company_id = c.company_id
           AND m.company_id = ANY(CAST(:company_ids AS uuid[]))
         ORDER BY m.stage_duration
@@ -137,13 +136,10 @@ CROSS JOIN LATERAL (
     FROM orchestration_metrics AS m
     WHERE m.venture_id = c.venture_id
       AND m.stage_id = c.stage_id
-      AND m.recorded_at >= CAST(:start_ts AS timestamptz)
-      AND m.recorded_at < CAST(:end_ts AS timestamptz)
+      -- include: _period(m)
       AND m.company_id = c.company_id
       AND m.company_id = ANY(CAST(:company_ids AS uuid[]))
       AND m.stage_duration IS NOT NULL
-      AND (cardinality(CAST(:agents AS text[])) = 0
-           OR (CAST(:agents_all AS boolean) AND m.agents_involved @> CAST(:agents AS text[]))
-           OR (NOT CAST(:agents_all AS boolean) AND m.agents_involved && CAST(:agents AS text[])))
+      -- include: _agents(m)
 ) AS v
 WHERE NOT (SELECT ordered FROM gate)

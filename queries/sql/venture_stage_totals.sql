@@ -32,16 +32,10 @@ parts AS (
     ) AS x
     WHERE NOT (SELECT rolled FROM setting)
       AND f.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND f.recorded_at >= CAST(:start_ts AS timestamptz)
-      AND f.recorded_at < CAST(:end_ts AS timestamptz)
+      -- include: _period(f)
       AND f.stage_id IS NOT NULL
-      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-           OR f.venture_id = ANY(CAST(:venture_ids AS uuid[])))
-      AND (cardinality(CAST(:stages AS integer[])) = 0
-           OR f.stage_id = ANY(CAST(:stages AS integer[])))
-      AND (cardinality(CAST(:agents AS text[])) = 0
-           OR (CAST(:agents_all AS boolean) AND f.agents_involved @> CAST(:agents AS text[]))
-           OR (NOT CAST(:agents_all AS boolean) AND f.agents_involved && CAST(:agents AS text[])))
+      -- include: _ventures_and_stages(f)
+      -- include: _agents(f)
     GROUP BY 1, 2, 3
     UNION ALL
     -- What changed since the last fold, with its sign.
@@ -54,13 +48,9 @@ parts AS (
     FROM orchdash.log_facts AS l
     WHERE (SELECT rolled FROM setting)
       AND l.company_id = ANY(CAST(:company_ids AS uuid[]))
-      AND l.recorded_at >= CAST(:start_ts AS timestamptz)
-      AND l.recorded_at < CAST(:end_ts AS timestamptz)
+      -- include: _period(l)
       AND l.stage_id IS NOT NULL
-      AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-           OR l.venture_id = ANY(CAST(:venture_ids AS uuid[])))
-      AND (cardinality(CAST(:stages AS integer[])) = 0
-           OR l.stage_id = ANY(CAST(:stages AS integer[])))
+      -- include: _ventures_and_stages(l)
     GROUP BY 1, 2, 3
     UNION ALL
     -- Rollup cells (whole local months and days, each with its sign), one index range per
@@ -81,10 +71,7 @@ parts AS (
         WHERE t.company_id = k.company_id
           AND t.by_stage AND t.stage_id IS NOT NULL
           AND t.span = c.span AND t.day >= c.lo AND t.day < c.hi
-          AND (cardinality(CAST(:venture_ids AS uuid[])) = 0
-               OR t.venture_id = ANY(CAST(:venture_ids AS uuid[])))
-          AND (cardinality(CAST(:stages AS integer[])) = 0
-               OR t.stage_id = ANY(CAST(:stages AS integer[])))
+          -- include: _ventures_and_stages(t)
         OFFSET 0  -- kept a parameterized range scan, not flattened into a join of everything
     ) AS t
     WHERE (SELECT rolled FROM setting)
