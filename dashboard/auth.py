@@ -2,11 +2,11 @@
 
 ``require_user()`` returns the signed-in person, or draws the sign-in page and stops the run.
 Identity comes from the session only: the signed session cookie, looked up in the server-side
-store (dashboard/sessions.py) on every run, which also restarts the idle clock. The user is
+store (dashboard/web/sessions.py) on every run, which also restarts the idle clock. The user is
 re-checked in ``auth.users`` on every run, so a deleted account is signed out at once.
 
 Password sign-in checks ``auth.users`` (queries/users.py) after the per-email throttle
-(dashboard/throttle.py); one generic message for unknown email or wrong password. OIDC sign-in
+(dashboard/web/throttle.py); one generic message for unknown email or wrong password. OIDC sign-in
 (when st.secrets has an ``[auth]`` section) goes through ``st.login``; the provider's email is
 matched to ``auth.users`` and an unknown person gets a polite "no access" page. Both end in a
 one-time ticket that the browser takes to ``/auth/session``, which sets the session cookie.
@@ -29,10 +29,10 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard import format as fmt
-from dashboard import sessions
-from dashboard.routes import SSO_PARAM
-from dashboard.sessions import SignedIn
-from dashboard.throttle import Throttle
+from dashboard.web import sessions
+from dashboard.web.routes import SSO_PARAM
+from dashboard.web.sessions import SignedIn
+from dashboard.web.throttle import Throttle
 from queries import (
     DashboardError,
     get_engine,

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from dashboard import data, export, filters
 from dashboard import format as fmt
 from dashboard.filters import Selection
-from dashboard.sessions import SignedIn
+from dashboard.web.sessions import SignedIn
 from queries import Filters, Scope, get_engine, timezone_name
 
 PAGES_DIR = Path(__file__).parent / "app_pages"

@@ -6,8 +6,8 @@ one process, so the routes and the script runs share the session store in memory
 
 import streamlit as st
 
-from dashboard import sessions, signing
-from dashboard.routes import routes
+from dashboard.web import sessions, signing
+from dashboard.web.routes import routes
 
 # Settings are read now, so that a bad ORCHDASH_SECRET_KEY or session length stops the start
 # with its message instead of failing the first sign-in.

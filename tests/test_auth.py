@@ -24,10 +24,10 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine, text
 from streamlit.testing.v1 import AppTest
 
-from dashboard import sessions, signing, tokens
 from dashboard.auth import BAD_CREDENTIALS, SESSION_ENDED, SESSION_KEY, SignedIn
-from dashboard.sessions import SessionStore
-from dashboard.throttle import Throttle
+from dashboard.web import sessions, signing, tokens
+from dashboard.web.sessions import SessionStore
+from dashboard.web.throttle import Throttle
 from queries import Filters, admin, schema, users
 
 PASSWORD = "correct horse battery staple"

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 from test_routes import export, signed_in, world_filters
 
-from dashboard.sessions import SessionStore
+from dashboard.web.sessions import SessionStore
 from queries import Scope, audit
 
 clock = routes_tests.clock

@@ -22,10 +22,10 @@ from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from dashboard import sessions, tokens
-from dashboard.routes import EXPORT_REFUSED, SSO_PARAM, Routes, safe_next
-from dashboard.sessions import SessionStore, SignedIn
-from dashboard.streaming import ThreadedByteStream
+from dashboard.web import sessions, tokens
+from dashboard.web.routes import EXPORT_REFUSED, SSO_PARAM, Routes, safe_next
+from dashboard.web.sessions import SessionStore, SignedIn
+from dashboard.web.streaming import ThreadedByteStream
 from queries import Filters, admin
 
 T = TypeVar("T")

@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 from test_routes import export, signed_in, world_filters
 
 import queries
-from dashboard import filters, tokens
-from dashboard.sessions import SessionStore
+from dashboard import filters
+from dashboard.web import tokens
+from dashboard.web.sessions import SessionStore
 from queries import Filters, Scope, audit
 
 clock = routes_tests.clock

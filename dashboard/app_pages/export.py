@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, layout, tokens
+from dashboard import data, layout
 from dashboard import format as fmt
+from dashboard.web import tokens
 from queries import Receipt, my_exports
 
 PREVIEW_ROWS = 100

@@ -22,9 +22,10 @@ from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaF
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
-from dashboard import layout, sessions
+from dashboard import layout
 from dashboard.auth import SESSION_KEY, SignedIn
-from dashboard.routes import Routes
+from dashboard.web import sessions
+from dashboard.web.routes import Routes
 from queries import engines
 from security import world as w
 from security.elements import Download, Snapshot, snapshot

@@ -21,7 +21,7 @@ from streamlit.proto.TextInput_pb2 import TextInput
 from streamlit.testing.v1 import AppTest
 
 from dashboard import auth
-from dashboard.throttle import FREE_FAILURES, Throttle
+from dashboard.web.throttle import FREE_FAILURES, Throttle
 from security import apptest
 from security import world as w
 from security.elements import fingerprint

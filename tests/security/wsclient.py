@@ -30,7 +30,7 @@ from streamlit.proto.TextInput_pb2 import TextInput
 from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 from websockets.asyncio.client import ClientConnection, connect
 
-from dashboard.sessions import COOKIE_NAME
+from dashboard.web.sessions import COOKIE_NAME
 from security.elements import Download, Snapshot, snapshot
 
 T = TypeVar("T")

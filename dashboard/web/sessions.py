@@ -26,7 +26,7 @@ from functools import cache
 
 from itsdangerous import BadSignature
 
-from dashboard import signing
+from dashboard.web import signing
 
 COOKIE_NAME = "orchdash_session"
 # Where to go after an SSO sign-in (the identity provider returns to the app's root).

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from dashboard.sessions import Clock
+from dashboard.web.sessions import Clock
 
 FREE_FAILURES = 5
 FIRST_LOCK_SECONDS = 30.0

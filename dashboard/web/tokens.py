@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 from itsdangerous import BadSignature
 
-from dashboard import signing
-from dashboard.sessions import SignedIn
+from dashboard.web import signing
+from dashboard.web.sessions import SignedIn
 from queries import Filters, InvalidFilter
 
 MAX_AGE_SECONDS = 300

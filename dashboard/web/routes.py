@@ -30,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from dashboard import sessions, tokens
-from dashboard.sessions import SessionStore
-from dashboard.streaming import ThreadedByteStream
+from dashboard.web import sessions, tokens
+from dashboard.web.sessions import SessionStore
+from dashboard.web.streaming import ThreadedByteStream
 from queries import (
     EMPTY_SHA256,
     Action,
