@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import format as fmt
+from dashboard.charts import format as fmt
 from dashboard.web import sessions
 from dashboard.web.routes import SSO_PARAM
 from dashboard.web.sessions import SignedIn

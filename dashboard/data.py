@@ -23,7 +23,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 import queries
-from dashboard import format as fmt
+from dashboard.charts import format as fmt
 from queries import DashboardError, Filters, InvalidFilter, Scope
 
 TTL_S = 60

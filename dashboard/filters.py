@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from dashboard import format as fmt
+from dashboard.charts import format as fmt
 from queries import (
     AGENT_MATCHES,
     FIRST_DATE,

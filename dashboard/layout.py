@@ -17,7 +17,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard import data, export, filters
-from dashboard import format as fmt
+from dashboard.charts import format as fmt
 from dashboard.filters import Selection
 from dashboard.web.sessions import SignedIn
 from queries import Filters, Scope, get_engine, timezone_name

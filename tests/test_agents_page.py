@@ -13,8 +13,9 @@ from sqlalchemy import Engine
 from test_pages import CHAIRMAN, Demo, app_for, assert_clean, open_page, plotly_specs
 
 import queries
-from dashboard import agent_charts, filters
-from dashboard import format as fmt
+from dashboard import filters
+from dashboard.charts import agent_charts
+from dashboard.charts import format as fmt
 from dashboard.web import tokens
 from queries import Filters, engines
 

@@ -15,8 +15,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dashboard import charts, confidence, export, health_charts
-from dashboard import format as fmt
+import queries
+from dashboard import export
+from dashboard.charts import confidence, decisions, interventions, rates, stage_times, theme, tiles
+from dashboard.charts import format as fmt
 
 ZONE = ZoneInfo("Europe/Berlin")
 HOSTILE = ("<img src=x onerror=alert(1)>", "[x](javascript:alert(1))", '=HYPERLINK("http://x")')
@@ -137,7 +139,7 @@ def test_csv_is_safe_in_a_spreadsheet() -> None:
     assert rows[0] == ["Name", "Number", "Count"]
     names = [r[0] for r in rows[1:]]
     for original, written in zip(cells, names, strict=True):
-        dangerous = original.startswith(export.FORMULA_PREFIXES)
+        dangerous = original.startswith(queries.FORMULA_STARTS)
         assert written == ("'" + original if dangerous else original)
     # Numbers stay numbers: a negative number is not text that starts with "-".
     assert [float(r[1]) for r in rows[1:]] == list(frame["Number"])
@@ -147,7 +149,7 @@ def test_csv_is_safe_in_a_spreadsheet() -> None:
 def test_csv_writes_bucket_days_and_blank_missing_values() -> None:
     frame = pd.DataFrame(
         {
-            charts.PERIOD: pd.to_datetime(["2026-11-01", "2026-11-02"]),
+            theme.PERIOD: pd.to_datetime(["2026-11-01", "2026-11-02"]),
             "Rate (%)": [1.5, math.nan],
         }
     )
@@ -178,28 +180,28 @@ def all_text(fig: go.Figure) -> str:
 
 def test_error_rate_table_is_in_percent_per_bucket_and_venture() -> None:
     frame = rates_frame()
-    table = charts.rate_table(frame, "error_rate")
+    table = rates.rate_table(frame, "error_rate")
     assert list(table.columns) == [
-        charts.PERIOD,
-        charts.COMPANY,
-        charts.VENTURE,
-        charts.ACTIONS,
-        charts.ERROR_RATE,
+        theme.PERIOD,
+        theme.COMPANY,
+        theme.VENTURE,
+        theme.ACTIONS,
+        theme.ERROR_RATE,
     ]
     assert len(table) == len(frame)
     merged = table.merge(
-        frame.assign(**{charts.PERIOD: frame["bucket"].dt.tz_localize(None)}),
-        left_on=[charts.PERIOD, charts.VENTURE, charts.COMPANY],
-        right_on=[charts.PERIOD, "venture", "company"],
+        frame.assign(**{theme.PERIOD: frame["bucket"].dt.tz_localize(None)}),
+        left_on=[theme.PERIOD, theme.VENTURE, theme.COMPANY],
+        right_on=[theme.PERIOD, "venture", "company"],
     )
-    assert np.allclose(merged[charts.ERROR_RATE], merged["error_rate"] * 100)
+    assert np.allclose(merged[theme.ERROR_RATE], merged["error_rate"] * 100)
     # Wall-clock days of the dashboard's zone, not UTC instants.
-    assert set(table[charts.PERIOD].dt.day) == {1, 2, 3}
+    assert set(table[theme.PERIOD].dt.day) == {1, 2, 3}
 
 
 def test_rate_over_time_draws_a_line_per_venture_with_escaped_names() -> None:
-    table = charts.rate_table(rates_frame(), "error_rate")
-    fig = charts.rate_over_time(table, "Error rate per venture")
+    table = rates.rate_table(rates_frame(), "error_rate")
+    fig = rates.rate_over_time(table, "Error rate per venture")
     assert_themed(fig)
     names = sorted(trace.name for trace in fig.data)
     # Two ventures share the name "Beacon": the company tells them apart.
@@ -219,11 +221,11 @@ def test_rate_over_time_draws_a_line_per_venture_with_escaped_names() -> None:
 
 def test_handoff_table_keeps_percent_units() -> None:
     frame = rates_frame("handoff_efficiency")
-    table = charts.rate_table(frame, "handoff_efficiency")
+    table = rates.rate_table(frame, "handoff_efficiency")
     assert np.allclose(
-        sorted(table[charts.HANDOFF]), sorted(frame["handoff_efficiency"].astype(float))
+        sorted(table[theme.HANDOFF]), sorted(frame["handoff_efficiency"].astype(float))
     )
-    fig = charts.rate_over_time(table, "Handoff")
+    fig = rates.rate_over_time(table, "Handoff")
     assert fig.layout.yaxis.title.text == "Handoff efficiency (%)"
 
 
@@ -237,18 +239,18 @@ def test_stage_rates_cover_the_forty_stages_in_order() -> None:
             "interventions": [1] * 40,
         }
     )
-    table = charts.stage_rate_table(frame, "error_rate")
-    assert list(table[charts.STAGE]) == list(range(1, 41))
-    assert np.allclose(table[charts.ERROR_RATE], [s / 10 for s in range(1, 41)])
-    fig = charts.rate_by_stage(table, "Per stage")
+    table = rates.stage_rate_table(frame, "error_rate")
+    assert list(table[theme.STAGE]) == list(range(1, 41))
+    assert np.allclose(table[theme.ERROR_RATE], [s / 10 for s in range(1, 41)])
+    fig = rates.rate_by_stage(table, "Per stage")
     assert_themed(fig)
     assert list(fig.layout.xaxis.tickvals) == list(range(1, 41))
     assert fig.layout.xaxis.title.text == "Stage"
 
 
 def test_stage_durations_use_human_units_on_a_log_axis() -> None:
-    table = charts.stage_duration_table(stage_frame())
-    fig = charts.stage_durations(table, "Stage durations")
+    table = stage_times.stage_duration_table(stage_frame())
+    fig = stage_times.stage_durations(table, "Stage durations")
     assert_themed(fig)
     bars, p90 = fig.data
     assert list(bars.x) == list(range(1, 41))
@@ -274,11 +276,11 @@ def test_stage_durations_use_human_units_on_a_log_axis() -> None:
 
 
 def test_empty_frames_give_an_empty_figure() -> None:
-    empty = charts.rate_table(rates_frame().iloc[0:0], "error_rate")
-    fig = charts.rate_over_time(empty, "Nothing")
+    empty = rates.rate_table(rates_frame().iloc[0:0], "error_rate")
+    fig = rates.rate_over_time(empty, "Nothing")
     assert fig.layout.annotations[0].text == "No data"
-    stages = charts.stage_duration_table(stage_frame(rows=0))
-    assert charts.stage_durations(stages, "Nothing").layout.annotations[0].text == "No data"
+    stages = stage_times.stage_duration_table(stage_frame(rows=0))
+    assert stage_times.stage_durations(stages, "Nothing").layout.annotations[0].text == "No data"
 
 
 def interventions_frame() -> pd.DataFrame:
@@ -302,30 +304,30 @@ def interventions_frame() -> pd.DataFrame:
 
 def test_interventions_over_time_are_stacked_sums() -> None:
     frame = interventions_frame()
-    table = charts.interventions_time_table(frame)
+    table = interventions.interventions_time_table(frame)
     assert len(table) == 2
     for column, source in [
-        (charts.INTERVENTIONS, "interventions"),
-        (charts.APPROVALS, "approvals"),
-        (charts.REJECTIONS, "rejections"),
+        (theme.INTERVENTIONS, "interventions"),
+        (theme.APPROVALS, "approvals"),
+        (theme.REJECTIONS, "rejections"),
     ]:
         assert table[column].sum() == frame[source].sum()
-    fig = charts.interventions_over_time(table, "Over time")
+    fig = interventions.interventions_over_time(table, "Over time")
     assert fig.layout.barmode == "stack"
-    assert [t.name for t in fig.data] == [charts.INTERVENTIONS, charts.APPROVALS, charts.REJECTIONS]
+    assert [t.name for t in fig.data] == [theme.INTERVENTIONS, theme.APPROVALS, theme.REJECTIONS]
 
 
 def test_interventions_per_100_actions_per_venture() -> None:
     frame = interventions_frame()
-    table = charts.interventions_venture_table(frame)
+    table = interventions.interventions_venture_table(frame)
     for _, row in table.iterrows():
-        source = frame[frame["venture"] == row[charts.VENTURE]]
+        source = frame[frame["venture"] == row[theme.VENTURE]]
         expected = source["interventions"].sum() * 100 / source["actions"].sum()
-        assert row[charts.PER_100] == pytest.approx(expected, abs=1e-4)
-    fig = charts.interventions_per_100(table, "Per 100")
+        assert row[theme.PER_100] == pytest.approx(expected, abs=1e-4)
+    fig = interventions.interventions_per_100(table, "Per 100")
     assert fmt.plotly_text(HOSTILE[1]) in list(fig.data[0].y)
-    assert fig.layout.xaxis.title.text == charts.PER_100
-    by_venture = charts.interventions_by_venture(table, "Per venture")
+    assert fig.layout.xaxis.title.text == theme.PER_100
+    by_venture = interventions.interventions_by_venture(table, "Per venture")
     assert by_venture.layout.barmode == "stack"
 
 
@@ -334,35 +336,35 @@ def test_interventions_per_100_actions_per_venture() -> None:
 
 def kpis_frame(**values: float) -> pd.DataFrame:
     row: dict[str, float] = {}
-    for kpi in charts.KPIS:
+    for kpi in tiles.KPIS:
         row[kpi.column] = values.get(kpi.column, 10.0)
         row["prev_" + kpi.column] = values.get("prev_" + kpi.column, 10.0)
     return pd.DataFrame([row])
 
 
 def test_kpi_deltas_and_colours() -> None:
-    error = next(k for k in charts.KPIS if k.column == "error_rate")
+    error = next(k for k in tiles.KPIS if k.column == "error_rate")
     assert error.delta_color == "inverse"  # lower is better
     assert error.delta(0.05, 0.045) == "+0.50 pp"
     assert error.shown(0.05) == "5.00 %"
-    handoff = next(k for k in charts.KPIS if k.column == "handoff_efficiency")
+    handoff = next(k for k in tiles.KPIS if k.column == "handoff_efficiency")
     assert handoff.delta_color == "normal"
     assert handoff.delta(80, 82.5) == "-2.50 pp"
-    actions = next(k for k in charts.KPIS if k.column == "actions")
+    actions = next(k for k in tiles.KPIS if k.column == "actions")
     assert actions.delta(110, 100) == "+10.0 %"
     assert actions.delta(110, 0) is None
     assert actions.delta(110, math.nan) is None
-    duration = next(k for k in charts.KPIS if k.column == "mean_stage_duration_s")
+    duration = next(k for k in tiles.KPIS if k.column == "mean_stage_duration_s")
     assert duration.delta_color == "inverse"
     assert duration.shown(11_520) == "3.2 h"
 
 
 def test_kpi_table_has_units_and_both_periods() -> None:
-    table = charts.kpi_table(kpis_frame(error_rate=0.05, prev_error_rate=0.04))
+    table = tiles.kpi_table(kpis_frame(error_rate=0.05, prev_error_rate=0.04))
     row = table.set_index("Measure").loc["Error rate (%)"]
     assert row["This period"] == pytest.approx(5.0)
     assert row["Previous period"] == pytest.approx(4.0)
-    assert len(table) == len(charts.KPIS)
+    assert len(table) == len(tiles.KPIS)
 
 
 def test_attention_table_names_stay_raw_for_the_dataframe() -> None:
@@ -381,9 +383,9 @@ def test_attention_table_names_stay_raw_for_the_dataframe() -> None:
             "reason": ["error rate up"],
         }
     )
-    table = charts.attention_table(frame)
-    assert table.loc[0, charts.VENTURE] == HOSTILE[0]
-    assert table.loc[0, charts.ERROR_RATE] == pytest.approx(20.0)
+    table = tiles.attention_table(frame)
+    assert table.loc[0, theme.VENTURE] == HOSTILE[0]
+    assert table.loc[0, theme.ERROR_RATE] == pytest.approx(20.0)
     rows = read_csv(export.to_csv(table))
     assert rows[1][1] == "'" + HOSTILE[2]
 
@@ -392,7 +394,7 @@ def test_a_bucket_without_rows_is_a_gap_in_the_line() -> None:
     frame = rates_frame()
     # Beacon of Other co has no rows on the middle day: its line must break there.
     missing = frame["bucket"].eq(frame["bucket"].unique()[1]) & frame["company"].eq("Other co")
-    fig = charts.rate_over_time(charts.rate_table(frame[~missing], "error_rate"), "Gaps")
+    fig = rates.rate_over_time(rates.rate_table(frame[~missing], "error_rate"), "Gaps")
     trace = next(t for t in fig.data if t.name == "Beacon (Other co)")
     assert len(trace.x) == 3
     assert math.isnan(trace.y[1]) and not math.isnan(trace.y[0]) and not math.isnan(trace.y[2])
@@ -401,11 +403,11 @@ def test_a_bucket_without_rows_is_a_gap_in_the_line() -> None:
 def test_rows_without_a_venture_are_a_named_group() -> None:
     frame = interventions_frame()
     frame.loc[frame["venture_id"] == "v1", ["venture_id", "venture"]] = None
-    table = charts.interventions_venture_table(frame)
-    assert charts.NO_VENTURE in set(table[charts.VENTURE])
-    assert table[charts.INTERVENTIONS].sum() == frame["interventions"].sum()
-    rates = charts.rate_table(rates_frame().assign(venture=None), "error_rate")
-    assert set(rates[charts.VENTURE]) == {charts.NO_VENTURE}
+    table = interventions.interventions_venture_table(frame)
+    assert theme.NO_VENTURE in set(table[theme.VENTURE])
+    assert table[theme.INTERVENTIONS].sum() == frame["interventions"].sum()
+    rate_rows = rates.rate_table(rates_frame().assign(venture=None), "error_rate")
+    assert set(rate_rows[theme.VENTURE]) == {theme.NO_VENTURE}
 
 
 # ---- low-confidence rows: faded points, the share in hover, a note, the tiles' badge ----------
@@ -437,9 +439,9 @@ def drawn(fig: go.Figure) -> list[Any]:
 
 def test_rate_points_fade_exactly_where_the_frame_is_mostly_low_confidence() -> None:
     frame = with_shares(rates_frame())
-    table = charts.rate_table(frame, "error_rate")
-    assert charts.LOW_SHARE in table.columns
-    fig = charts.rate_over_time(table, "Error rate", threshold=60)
+    table = rates.rate_table(frame, "error_rate")
+    assert theme.LOW_SHARE in table.columns
+    fig = rates.rate_over_time(table, "Error rate", threshold=60)
     by_point = {
         (b.tz_localize(None), company, venture): share
         for b, company, venture, share in zip(
@@ -466,7 +468,7 @@ def test_rate_points_fade_exactly_where_the_frame_is_mostly_low_confidence() -> 
 
 def test_stage_bars_and_durations_fade_per_stage() -> None:
     stage = np.arange(1, 41)
-    rates = pd.DataFrame(
+    per_stage = pd.DataFrame(
         {
             "stage_id": stage,
             "actions": [10] * 40,
@@ -475,16 +477,16 @@ def test_stage_bars_and_durations_fade_per_stage() -> None:
             "low_share": shares(40, 3),
         }
     )
-    table = charts.stage_rate_table(rates, "error_rate")
-    fig = charts.rate_by_stage(table, "Per stage")
+    table = rates.stage_rate_table(per_stage, "error_rate")
+    fig = rates.rate_by_stage(table, "Per stage")
     (bars,) = drawn(fig)
-    assert list(bars.marker.opacity) == [expected_opacity(s) for s in rates["low_share"]]
+    assert list(bars.marker.opacity) == [expected_opacity(s) for s in per_stage["low_share"]]
     assert len(note_traces(fig)) == 1
     assert bars.customdata[1][1].startswith("<br>62 %")  # stage 2: SHARES[4]
 
     durations = stage_frame().assign(low_share=shares(40, 1))
-    table = charts.stage_duration_table(durations)
-    fig = charts.stage_durations(table, "Durations")
+    table = stage_times.stage_duration_table(durations)
+    fig = stage_times.stage_durations(table, "Durations")
     median, p90 = drawn(fig)
     expected = [expected_opacity(s) for s in durations["low_share"]]
     assert list(median.marker.opacity) == expected == list(p90.marker.opacity)
@@ -534,48 +536,48 @@ def test_summed_interventions_carry_the_share_of_their_rows() -> None:
     # Expected straight from the raw rows, not from the groups' shares.
     expected_time = [raw_share(g) * 100 for _, g in raw.groupby("bucket")]
     assert [s > 50 for s in expected_time] == [False, True]
-    table = charts.interventions_time_table(frame)
-    assert np.allclose(table[charts.LOW_SHARE], expected_time)
-    fig = charts.interventions_over_time(table, "Over time")
+    table = interventions.interventions_time_table(frame)
+    assert np.allclose(table[theme.LOW_SHARE], expected_time)
+    fig = interventions.interventions_over_time(table, "Over time")
     for trace in drawn(fig):
         assert list(trace.marker.opacity) == [expected_opacity(s / 100) for s in expected_time]
 
     shares_of = {v: raw_share(g) * 100 for v, g in raw.groupby("venture")}
     assert [shares_of[v] > 50 for v in ("Aurora", HOSTILE[1], "Idle")] == [True, False, True]
-    per_venture = charts.interventions_venture_table(frame)
+    per_venture = interventions.interventions_venture_table(frame)
     assert np.allclose(
-        per_venture[charts.LOW_SHARE], [shares_of[v] for v in per_venture[charts.VENTURE]]
+        per_venture[theme.LOW_SHARE], [shares_of[v] for v in per_venture[theme.VENTURE]]
     )
-    counts = charts.venture_counts_table(per_venture)
-    rates = charts.per_100_table(per_venture)
-    assert charts.PER_100 not in counts.columns and charts.LOW_SHARE in rates.columns
+    counts = interventions.venture_counts_table(per_venture)
+    rates = interventions.per_100_table(per_venture)
+    assert theme.PER_100 not in counts.columns and theme.LOW_SHARE in rates.columns
     for fig, table in (
-        (charts.interventions_by_venture(counts, "Per venture"), counts),
-        (charts.interventions_per_100(rates, "Per 100"), rates),
+        (interventions.interventions_by_venture(counts, "Per venture"), counts),
+        (interventions.interventions_per_100(rates, "Per 100"), rates),
     ):
         for trace in drawn(fig):
             names = [html.unescape(y) for y in trace.y]
-            want = {v: expected_opacity(shares_of[v] / 100) for v in table[charts.VENTURE]}
+            want = {v: expected_opacity(shares_of[v] / 100) for v in table[theme.VENTURE]}
             assert list(trace.marker.opacity) == [want[n] for n in names]
         assert len(note_traces(fig)) == 1
 
 
 def test_nothing_fades_without_low_confidence_rows() -> None:
     for frame in (rates_frame().assign(low_share=0.0, rows=1), rates_frame()):
-        table = charts.rate_table(frame, "error_rate")
-        fig = charts.rate_over_time(table, "Error rate")
+        table = rates.rate_table(frame, "error_rate")
+        fig = rates.rate_over_time(table, "Error rate")
         assert not note_traces(fig)
         for trace in fig.data:
             assert set(trace.marker.opacity) == {1.0}
             assert {data[3] for data in trace.customdata} == {""}
     # A frame without the column keeps its table as before.
-    assert charts.LOW_SHARE not in charts.rate_table(rates_frame(), "error_rate").columns
-    table = charts.interventions_time_table(interventions_frame())
-    assert charts.LOW_SHARE not in table.columns
-    assert not note_traces(charts.interventions_over_time(table, "Over time"))
+    assert theme.LOW_SHARE not in rates.rate_table(rates_frame(), "error_rate").columns
+    table = interventions.interventions_time_table(interventions_frame())
+    assert theme.LOW_SHARE not in table.columns
+    assert not note_traces(interventions.interventions_over_time(table, "Over time"))
     # Half is not mostly.
-    half = charts.stage_duration_table(stage_frame().assign(low_share=0.5))
-    fig = charts.stage_durations(half, "Durations")
+    half = stage_times.stage_duration_table(stage_frame().assign(low_share=0.5))
+    fig = stage_times.stage_durations(half, "Durations")
     assert not note_traces(fig) and set(fig.data[0].marker.opacity) == {1.0}
 
 
@@ -592,9 +594,9 @@ def test_decision_timelines_fade_their_periods() -> None:
             "low_share": list(SHARES),
         }
     )
-    table = health_charts.decisions_table(trend)
-    fig = health_charts.decisions_over_time(table, "Decisions", threshold=45)
-    lines = [t for t in fig.data if t.name in (charts.ERROR_RATE, charts.HANDOFF)]
+    table = decisions.decisions_table(trend)
+    fig = decisions.decisions_over_time(table, "Decisions", threshold=45)
+    lines = [t for t in fig.data if t.name in (theme.ERROR_RATE, theme.HANDOFF)]
     assert len(lines) == 2
     for line in lines:
         assert list(line.marker.opacity) == [expected_opacity(s) for s in SHARES]
@@ -624,7 +626,7 @@ def test_kpi_tiles_say_when_their_figures_rest_on_low_confidence_rows(
     ):
         assert confidence.tile_note(quiet) == confidence.TileNote((), None)
     # The tiles' table (their CSV) carries the shares in percent.
-    table = charts.kpi_table(mostly).set_index("Measure")
-    assert table.loc[charts.LOW_SHARE, "This period"] == pytest.approx(62.0)
-    assert table.loc[charts.LOW_SHARE, "Previous period"] == pytest.approx(30.0)
-    assert charts.LOW_SHARE not in set(charts.kpi_table(kpis_frame())["Measure"])
+    table = tiles.kpi_table(mostly).set_index("Measure")
+    assert table.loc[theme.LOW_SHARE, "This period"] == pytest.approx(62.0)
+    assert table.loc[theme.LOW_SHARE, "Previous period"] == pytest.approx(30.0)
+    assert theme.LOW_SHARE not in set(tiles.kpi_table(kpis_frame())["Measure"])

@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 import queries
-from dashboard import charts
 from dashboard.auth import SESSION_KEY, SignedIn
+from dashboard.charts import interventions, theme
 from queries import Filters
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -108,26 +108,26 @@ def test_summed_interventions_carry_the_share_of_the_raw_rows(
     rows = mw.selected(world, user, START, END, "UTC")
     rows = rows.assign(bucket=mw.buckets(rows["recorded_at"], grain, "UTC"))
 
-    over_time = charts.interventions_time_table(frame)
+    over_time = interventions.interventions_time_table(frame)
     expected = {
         bucket.tz_localize(None): low_shares.share(group, 60) * 100
         for bucket, group in rows.groupby("bucket")
     }
     assert len(over_time) == len(expected) > 1
-    for period, share in zip(over_time[charts.PERIOD], over_time[charts.LOW_SHARE], strict=True):
+    for period, share in zip(over_time[theme.PERIOD], over_time[theme.LOW_SHARE], strict=True):
         assert share == pytest.approx(expected[period], abs=1e-9)
 
-    per_venture = charts.interventions_venture_table(frame)
-    named = rows.assign(venture=rows["venture"].fillna(charts.NO_VENTURE))
+    per_venture = interventions.interventions_venture_table(frame)
+    named = rows.assign(venture=rows["venture"].fillna(theme.NO_VENTURE))
     by_venture = {
         (company, venture): low_shares.share(group, 60) * 100
         for (company, venture), group in named.groupby(["company", "venture"])
     }
     assert len(per_venture) == len(by_venture) > 1
     for company, venture, share in zip(
-        per_venture[charts.COMPANY],
-        per_venture[charts.VENTURE],
-        per_venture[charts.LOW_SHARE],
+        per_venture[theme.COMPANY],
+        per_venture[theme.VENTURE],
+        per_venture[theme.LOW_SHARE],
         strict=True,
     ):
         assert share == pytest.approx(by_venture[(company, venture)], abs=1e-9)

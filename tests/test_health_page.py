@@ -23,7 +23,7 @@ from test_pages import (
 )
 
 import queries
-from dashboard import health_charts as hc
+from dashboard.charts import heatmap, theme
 from queries import Filters, audit, engines
 
 # The demo database of the page tests, shared (module-scoped there, here too).
@@ -68,8 +68,8 @@ def test_the_heatmap_csv_equals_the_query_layer(app_env: Demo) -> None:
     cells = chairman_cells(app_env, at)
     spec = plotly_specs(at)[0]["data"][0]
     compared = queries.heatmap_cells(cells, "duration", "base")
-    table = hc.heatmap_table(compared, "Median stage duration", "Stage baseline")
-    assert spec["x"] == table[hc.STAGE].tolist()
+    table = heatmap.heatmap_table(compared, "Median stage duration", "Stage baseline")
+    assert spec["x"] == table[theme.STAGE].tolist()
     assert len(spec["hovertext"]) == len(table)
 
 

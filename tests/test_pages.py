@@ -24,9 +24,10 @@ from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
 import queries
-from dashboard import charts, data, filters, layout
-from dashboard import format as fmt
+from dashboard import data, filters, layout
 from dashboard.auth import SESSION_KEY, SignedIn
+from dashboard.charts import format as fmt
+from dashboard.charts import tiles
 from queries import Filters, config, demo, engines, schema
 from queries import admin as admin_users
 from queries.errors import DataUnavailable
@@ -175,7 +176,7 @@ def test_each_page_renders_for_the_chairman(app_env: Demo, file: str, title: str
 def test_overview_colours_say_better_or_worse(app_env: Demo) -> None:
     at = open_page(app_for(app_env, CHAIRMAN), "overview.py")
     red, green = MetricProto.MetricColor.RED, MetricProto.MetricColor.GREEN
-    better = {kpi.label: kpi.better for kpi in charts.KPIS}
+    better = {kpi.label: kpi.better for kpi in tiles.KPIS}
     checked = 0
     for metric in at.metric:
         rising = metric.proto.delta.startswith("+")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dashboard import charts, export
+from dashboard import export
+from dashboard.charts import rates as rate_charts
 from dashboard.layout import View
 
 
@@ -11,13 +12,15 @@ def rates(view: View, title: str, query: str, column: str) -> None:
     view.header(title)
     view.need_access()
     slug = export.slug(title)
-    over_time = charts.rate_table(view.load(query), column)
+    over_time = rate_charts.rate_table(view.load(query), column)
     if over_time.empty:
         view.nothing()
     view.chart(
-        charts.rate_over_time(over_time, f"{title} per venture, by {view.filters.grain}"),
+        rate_charts.rate_over_time(over_time, f"{title} per venture, by {view.filters.grain}"),
         over_time,
         slug,
     )
-    by_stage = charts.stage_rate_table(view.load("stage_rates"), column)
-    view.chart(charts.rate_by_stage(by_stage, f"{title} per stage"), by_stage, f"{slug}-by-stage")
+    by_stage = rate_charts.stage_rate_table(view.load("stage_rates"), column)
+    view.chart(
+        rate_charts.rate_by_stage(by_stage, f"{title} per stage"), by_stage, f"{slug}-by-stage"
+    )

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from dashboard import agent_charts, layout
-from dashboard import format as fmt
+from dashboard import layout
+from dashboard.charts import agent_charts
+from dashboard.charts import format as fmt
 
 view = layout.current()
 view.header("Agents")

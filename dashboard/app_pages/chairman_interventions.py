@@ -1,6 +1,7 @@
 """Chairman interventions: over time, per venture, and per 100 actions."""
 
-from dashboard import charts, layout
+from dashboard import layout
+from dashboard.charts import interventions
 
 view = layout.current()
 view.header("Chairman interventions")
@@ -9,24 +10,24 @@ view.need_access()
 frame = view.load("chairman_interventions")
 if frame.empty:
     view.nothing()
-over_time = charts.interventions_time_table(frame)
+over_time = interventions.interventions_time_table(frame)
 view.chart(
-    charts.interventions_over_time(
+    interventions.interventions_over_time(
         over_time, f"Interventions, approvals and rejections, by {view.filters.grain}"
     ),
     over_time,
     "chairman-interventions",
 )
-per_venture = charts.interventions_venture_table(frame)
-counts = charts.venture_counts_table(per_venture)
+per_venture = interventions.interventions_venture_table(frame)
+counts = interventions.venture_counts_table(per_venture)
 view.chart(
-    charts.interventions_by_venture(counts, "Per venture"),
+    interventions.interventions_by_venture(counts, "Per venture"),
     counts,
     "chairman-interventions-by-venture",
 )
-rates = charts.per_100_table(per_venture)
+rates = interventions.per_100_table(per_venture)
 view.chart(
-    charts.interventions_per_100(rates, "Interventions per 100 actions"),
+    interventions.interventions_per_100(rates, "Interventions per 100 actions"),
     rates,
     "interventions-per-100-actions",
 )

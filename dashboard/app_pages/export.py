@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, layout
-from dashboard import format as fmt
+from dashboard.charts import format as fmt
 from dashboard.web import tokens
 from queries import Receipt, my_exports
 

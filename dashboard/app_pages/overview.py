@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from dashboard import charts, confidence, export, health_charts, layout
-from dashboard import format as fmt
+from dashboard import export, layout
+from dashboard.charts import confidence, theme, tiles, what_changed
+from dashboard.charts import format as fmt
 
 view = layout.current()
 view.header("Overview")
@@ -12,11 +13,11 @@ view.need_access()
 kpis = view.load("kpis")
 if kpis.empty or fmt.is_missing(kpis["actions"].iloc[0]) or kpis["actions"].iloc[0] == 0:
     view.nothing()
-trend = charts.trend_table(view.load("kpi_trend"))
+trend = tiles.trend_table(view.load("kpi_trend"))
 row = kpis.iloc[0]
 
-for start in range(0, len(charts.KPIS), 4):
-    for column, kpi in zip(st.columns(4), charts.KPIS[start : start + 4], strict=False):
+for start in range(0, len(tiles.KPIS), 4):
+    for column, kpi in zip(st.columns(4), tiles.KPIS[start : start + 4], strict=False):
         points = trend[kpi.unit_label].dropna()
         column.metric(
             kpi.label,
@@ -38,7 +39,7 @@ if note.caption:
 left, right = st.columns(2)
 with left:
     export.download_button(
-        charts.kpi_table(kpis),
+        tiles.kpi_table(kpis),
         view.file_name("kpis"),
         key="csv-kpis",
         help="The tiles: each measure in this period and in the previous one.",
@@ -52,7 +53,7 @@ with right:
     )
 
 st.subheader("Ventures that most need attention")
-attention = charts.attention_table(view.load("venture_attention", limit=5))
+attention = tiles.attention_table(view.load("venture_attention", limit=5))
 if attention.empty:
     st.info(
         "No venture stands out in this period: none had enough activity to compare.",
@@ -64,17 +65,17 @@ else:
         attention,
         "ventures-attention",
         column_config={
-            charts.ERROR_RATE: percent,
+            theme.ERROR_RATE: percent,
             "Previous error rate (%)": percent,
-            charts.HANDOFF: percent,
+            theme.HANDOFF: percent,
             "Previous handoff efficiency (%)": percent,
-            charts.ACTIONS: st.column_config.NumberColumn(format="localized"),
+            theme.ACTIONS: st.column_config.NumberColumn(format="localized"),
         },
     )
 st.subheader("What changed")
 # The top of the Venture health page's ranking: the largest deteriorations, scored.
 view.table(
-    health_charts.changes_table(view.load("venture_changes")).head(5),
+    what_changed.changes_table(view.load("venture_changes")).head(5),
     "what-changed",
     column_config={"Reason": st.column_config.TextColumn(width="large")},
 )

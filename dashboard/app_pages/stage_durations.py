@@ -1,16 +1,17 @@
 """Stage durations: median, spread and p90 of the 40 stages, in human units."""
 
-from dashboard import charts, layout
+from dashboard import layout
+from dashboard.charts import stage_times
 
 view = layout.current()
 view.header("Stage durations")
 view.need_access()
 
-table = charts.stage_duration_table(view.load("stage_durations"))
+table = stage_times.stage_duration_table(view.load("stage_durations"))
 if table["Rows"].fillna(0).sum() == 0:
     view.nothing()
 view.chart(
-    charts.stage_durations(table, "Time in each stage: median, p25–p75 and p90"),
+    stage_times.stage_durations(table, "Time in each stage: median, p25–p75 and p90"),
     table,
     "stage-durations",
 )

@@ -14,8 +14,8 @@ import streamlit as st
 
 import queries
 from dashboard import data, export, layout
-from dashboard import format as fmt
-from dashboard import health_charts as hc
+from dashboard.charts import decisions, heatmap, theme, what_changed
+from dashboard.charts import format as fmt
 
 DRILL_LIMIT = 5_000
 WINDOWS = (7, 14, 30)
@@ -25,8 +25,8 @@ view.header("Venture health")
 view.need_access()
 
 left, middle, right = st.columns([2, 2, 1])
-measure = left.selectbox("Measure", list(hc.MEASURES), key="health_measure")
-against = middle.radio("Compare with", list(hc.AGAINST), key="health_against", horizontal=True)
+measure = left.selectbox("Measure", list(heatmap.MEASURES), key="health_measure")
+against = middle.radio("Compare with", list(heatmap.AGAINST), key="health_against", horizontal=True)
 threshold = right.number_input(
     "Low-confidence threshold",
     min_value=0.0,
@@ -42,14 +42,14 @@ if cells.empty:
     view.nothing()
 
 # ---- the heatmap and its drill-down ----------------------------------------------------------
-compared = queries.heatmap_cells(cells, hc.MEASURES[measure].key, hc.AGAINST[against])
-table = hc.heatmap_table(compared, measure, against)
+compared = queries.heatmap_cells(cells, heatmap.MEASURES[measure].key, heatmap.AGAINST[against])
+table = heatmap.heatmap_table(compared, measure, against)
 title = f"{measure} by venture and stage, against the {against.lower()}"
-faded, badge = hc.low_confidence_badge(table)
+faded, badge = heatmap.low_confidence_badge(table)
 if faded > 0:
     st.badge(badge, icon=":material/visibility_off:", color="orange")
 event = st.plotly_chart(
-    hc.heatmap(table, measure, against, title),
+    heatmap.heatmap(table, measure, against, title),
     theme="streamlit",
     key="chart-venture-health",
     config={"displaylogo": False},
@@ -57,7 +57,7 @@ event = st.plotly_chart(
     selection_mode="points",
 )
 export.download_button(
-    hc.shown_table(table), view.file_name("venture-health"), key="csv-venture-health"
+    heatmap.shown_table(table), view.file_name("venture-health"), key="csv-venture-health"
 )
 st.caption(
     fmt.markdown_text(
@@ -72,14 +72,16 @@ state: Any = event or {}
 points = state.get("selection", {}).get("points", [])
 if points:
     cell = table.iloc[int(points[0]["customdata"])]
-    st.subheader(f"Rows behind {fmt.markdown_text(cell[hc.VENTURE])}, stage {int(cell[hc.STAGE])}")
+    st.subheader(
+        f"Rows behind {fmt.markdown_text(cell[theme.VENTURE])}, stage {int(cell[theme.STAGE])}"
+    )
     rows = data.guarded(
         lambda: queries.cell_rows(
             view.engine,
             view.scope,
             view.filters,
             str(cell["venture_id"]),
-            int(cell[hc.STAGE]),
+            int(cell[theme.STAGE]),
             limit=DRILL_LIMIT,
         )
     )
@@ -93,7 +95,7 @@ else:
 
 # ---- what changed ----------------------------------------------------------------------------
 st.subheader("What changed")
-changes = hc.changes_table(view.load("venture_changes"))
+changes = what_changed.changes_table(view.load("venture_changes"))
 view.table(
     changes,
     "what-changed",
@@ -120,20 +122,22 @@ venture = pick_left.selectbox(
     key="health_decision_venture",
 )
 decision_filters = replace(view.filters, venture_ids=(venture,)) if venture else view.filters
-trend = hc.decisions_table(data.load(view.engine, view.scope, decision_filters, "kpi_trend"))
-markers = hc.decision_periods(trend)
+trend = decisions.decisions_table(data.load(view.engine, view.scope, decision_filters, "kpi_trend"))
+markers = decisions.decision_periods(trend)
 chosen = pick_mid.selectbox(
     "Decision",
-    [None, *markers[hc.charts.PERIOD]],
+    [None, *markers[theme.PERIOD]],
     format_func=lambda d: "Choose a marker" if d is None else fmt.day(d),
     key="health_decision",
 )
 window = pick_right.selectbox("Days before and after", WINDOWS, index=1, key="health_window")
-view.chart(hc.decisions_over_time(trend, "Decisions on the timelines", chosen), trend, "decisions")
+view.chart(
+    decisions.decisions_over_time(trend, "Decisions on the timelines", chosen), trend, "decisions"
+)
 if chosen is not None:
     start = pd.Timestamp(chosen).date()
     around = replace(decision_filters, start=start, end=start + timedelta(days=window - 1))
-    effect = hc.before_after_table(data.load(view.engine, view.scope, around, "kpis"))
+    effect = decisions.before_after_table(data.load(view.engine, view.scope, around, "kpis"))
     before, after = st.columns(2)
     for column, name in ((before, "Before"), (after, "After")):
         column.metric(

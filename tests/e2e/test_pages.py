@@ -24,8 +24,19 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from dashboard import agent_charts, charts, export, health_charts, layout
-from dashboard import format as fmt
+from dashboard import export, layout
+from dashboard.charts import (
+    agent_charts,
+    decisions,
+    heatmap,
+    interventions,
+    rates,
+    stage_times,
+    theme,
+    tiles,
+    what_changed,
+)
+from dashboard.charts import format as fmt
 from queries import Filters, Scope, config, engines, users
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -43,15 +54,15 @@ PAGES = {
 # The CSV column each chart draws, the axis it is on, and the traces that draw it (None: all).
 DRAWN: dict[str, tuple[str, str, str | None]] = {
     "stage-durations": ("Median (s)", "y", "Median (p25–p75 spread)"),
-    "venture-health": (health_charts.STAGE, "x", None),
+    "venture-health": (theme.STAGE, "x", None),
     "agents": (agent_charts.UTILIZATION, "y", agent_charts.UTILIZATION),
-    "error-rates": (charts.ERROR_RATE, "y", None),
-    "error-rates-by-stage": (charts.ERROR_RATE, "y", None),
-    "handoff-efficiency": (charts.HANDOFF, "y", None),
-    "handoff-efficiency-by-stage": (charts.HANDOFF, "y", None),
-    "chairman-interventions": (charts.INTERVENTIONS, "y", charts.INTERVENTIONS),
-    "chairman-interventions-by-venture": (charts.INTERVENTIONS, "x", charts.INTERVENTIONS),
-    "interventions-per-100-actions": (charts.PER_100, "x", None),
+    "error-rates": (theme.ERROR_RATE, "y", None),
+    "error-rates-by-stage": (theme.ERROR_RATE, "y", None),
+    "handoff-efficiency": (theme.HANDOFF, "y", None),
+    "handoff-efficiency-by-stage": (theme.HANDOFF, "y", None),
+    "chairman-interventions": (theme.INTERVENTIONS, "y", theme.INTERVENTIONS),
+    "chairman-interventions-by-venture": (theme.INTERVENTIONS, "x", theme.INTERVENTIONS),
+    "interventions-per-100-actions": (theme.PER_100, "x", None),
 }
 
 # On the page's path, with the filters written back into the URL by the script.
@@ -165,37 +176,39 @@ def expected_tables(
     engine: Engine, scope: Scope, f: Filters, title: str = ""
 ) -> dict[str, pd.DataFrame]:
     """What each Download CSV must hold, computed from the query layer as the chairman."""
-    changes = health_charts.changes_table(queries.venture_changes(engine, scope, f))
+    changes = what_changed.changes_table(queries.venture_changes(engine, scope, f))
     cells = queries.venture_stage_health(engine, scope, f)
-    first_measure, first_reference = next(iter(health_charts.MEASURES)), "Stage baseline"
-    per_venture = charts.interventions_venture_table(
+    first_measure, first_reference = next(iter(heatmap.MEASURES)), "Stage baseline"
+    per_venture = interventions.interventions_venture_table(
         queries.chairman_interventions(engine, scope, f)
     )
     stage_rates = queries.stage_rates(engine, scope, f)
     return {
-        "kpis": charts.kpi_table(queries.kpis(engine, scope, f)),
-        "kpi-trend": charts.trend_table(queries.kpi_trend(engine, scope, f)),
-        "ventures-attention": charts.attention_table(
+        "kpis": tiles.kpi_table(queries.kpis(engine, scope, f)),
+        "kpi-trend": tiles.trend_table(queries.kpi_trend(engine, scope, f)),
+        "ventures-attention": tiles.attention_table(
             queries.venture_attention(engine, scope, f, limit=5)
         ),
         "what-changed": changes.head(5) if title == "Overview" else changes,
-        "venture-health": health_charts.shown_table(
-            health_charts.heatmap_table(cells, first_measure, first_reference)
+        "venture-health": heatmap.shown_table(
+            heatmap.heatmap_table(cells, first_measure, first_reference)
         ),
-        "decisions": health_charts.decisions_table(queries.kpi_trend(engine, scope, f)),
+        "decisions": decisions.decisions_table(queries.kpi_trend(engine, scope, f)),
         "agents": agent_charts.activity_table(queries.agent_activity(engine, scope, f)),
-        "stage-durations": charts.stage_duration_table(queries.stage_durations(engine, scope, f)),
-        "error-rates": charts.rate_table(queries.error_rates(engine, scope, f), "error_rate"),
-        "error-rates-by-stage": charts.stage_rate_table(stage_rates, "error_rate"),
-        "handoff-efficiency": charts.rate_table(
+        "stage-durations": stage_times.stage_duration_table(
+            queries.stage_durations(engine, scope, f)
+        ),
+        "error-rates": rates.rate_table(queries.error_rates(engine, scope, f), "error_rate"),
+        "error-rates-by-stage": rates.stage_rate_table(stage_rates, "error_rate"),
+        "handoff-efficiency": rates.rate_table(
             queries.handoff_efficiency(engine, scope, f), "handoff_efficiency"
         ),
-        "handoff-efficiency-by-stage": charts.stage_rate_table(stage_rates, "handoff_efficiency"),
-        "chairman-interventions": charts.interventions_time_table(
+        "handoff-efficiency-by-stage": rates.stage_rate_table(stage_rates, "handoff_efficiency"),
+        "chairman-interventions": interventions.interventions_time_table(
             queries.chairman_interventions(engine, scope, f)
         ),
-        "chairman-interventions-by-venture": charts.venture_counts_table(per_venture),
-        "interventions-per-100-actions": charts.per_100_table(per_venture),
+        "chairman-interventions-by-venture": interventions.venture_counts_table(per_venture),
+        "interventions-per-100-actions": interventions.per_100_table(per_venture),
     }
 
 
@@ -209,7 +222,7 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
 def test_every_page_shows_its_charts(signed_in_page: Page, app_server: str) -> None:
     page = signed_in_page
     wait_drawn(page, "Overview")
-    assert page.locator("[data-testid='stMetric']").count() == len(charts.KPIS)
+    assert page.locator("[data-testid='stMetric']").count() == len(tiles.KPIS)
     # A quarter by week reads best in the README's pictures.
     change_and_wait(page, "Overview", lambda: choose(page, "Period", "Last 90 days"))
     page.locator("[data-testid='stSidebar']").get_by_text("Week", exact=True).click()
@@ -313,8 +326,8 @@ def test_each_download_csv_holds_the_chairmans_rows_as_shown(
         assert data == export.to_csv(expected[slug]), slug
         rows = read_csv(data)
         assert rows, slug
-        if charts.COMPANY in rows[0]:
-            assert {r[charts.COMPANY].removeprefix("'") for r in rows} <= names
+        if theme.COMPANY in rows[0]:
+            assert {r[theme.COMPANY].removeprefix("'") for r in rows} <= names
         if slug in DRAWN:
             _assert_drawn(drawn[index], rows, slug)
     if title == "Overview":
@@ -332,7 +345,7 @@ def _assert_drawn(traces: list[dict[str, Any]], rows: list[dict[str, str]], slug
 
 def _assert_tiles(page: Page, kpis: pd.DataFrame) -> None:
     values = page.locator("[data-testid='stMetricValue']").all_inner_texts()
-    by_label = {k.unit_label: k for k in charts.KPIS}
+    by_label = {k.unit_label: k for k in tiles.KPIS}
     # The tiles' table may end with the low-confidence share, which is a note, not a tile.
     table = kpis.set_index("Measure")["This period"].loc[list(by_label)]
     for shown, (measure, value) in zip(values, table.items(), strict=True):
@@ -417,8 +430,8 @@ def test_hostile_names_stay_plain_text(
     with page.expect_download() as info:
         page.get_by_role("button", name="Download CSV").first.click()
     rows = read_csv(Path(info.value.path()).read_bytes())
-    assert {r[charts.COMPANY] for r in rows} == {HOSTILE_COMPANY}
-    assert "'" + HOSTILE_VENTURES[1] in {r[charts.VENTURE] for r in rows}
+    assert {r[theme.COMPANY] for r in rows} == {HOSTILE_COMPANY}
+    assert "'" + HOSTILE_VENTURES[1] in {r[theme.VENTURE] for r in rows}
 
 
 # ---- Venture health: the heatmap's drill-down in a real browser ----------------------------

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from dashboard import data
-from dashboard import format as fmt
+from dashboard.charts import format as fmt
 from security import apptest
 from security import world as w
 from security.elements import Download, Snapshot, fingerprint, owners, read_csv

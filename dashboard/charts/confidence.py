@@ -4,7 +4,7 @@ A row is low-confidence when its data_quality_score or confidence_score is under
 (ORCHDASH_LOW_CONFIDENCE, default 60: :func:`queries.default_threshold`). The query
 frames carry ``low_share``, the share of each figure that such rows carry: of its actions (of its
 rows where it has none), of its measured durations for the stage durations; 0..1, NaN without
-rows. The tables of dashboard/charts.py show it in percent (:data:`LOW_SHARE`); a point built
+rows. The tables of dashboard/charts/theme.py show it in percent (:data:`LOW_SHARE`); a point built
 mostly from low-confidence rows (share > 50 %) is drawn faded, its hover says the share, and the
 chart's legend explains the fading once. Frames without ``low_share`` draw as before.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import format as fmt
+from dashboard.charts import format as fmt
 from queries import default_threshold
 
 LOW_SHARE = "Low-confidence share (%)"

@@ -1,8 +1,8 @@
 """Pure functions of the Agents page: the table it shows and the figure drawn from it.
 
-As in dashboard/charts.py, the figure draws exactly the table that the page offers as
+As in dashboard/charts/theme.py, the figure draws exactly the table that the page offers as
 `Download CSV`, agent names (free text from the data) are escaped before they reach Plotly, and
-the figure uses the one theme (charts.themed).
+the figure uses the one theme (themed).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard import charts
-from dashboard import format as fmt
+from dashboard.charts import format as fmt
+from dashboard.charts.theme import ACTIONS, themed
 
 AGENT = "Agent"
 ROWS = "Rows"
-ACTIONS = charts.ACTIONS
+
 UTILIZATION = "Utilization (%)"
 RESPONSE = "Response time (s)"
 
@@ -66,4 +66,4 @@ def activity(table: pd.DataFrame, title: str) -> go.Figure:
     fig.update_yaxes(title_text=RESPONSE, rangemode="tozero", row=1, col=2)
     fig.update_xaxes(type="category")
     fig.update_layout(showlegend=False)
-    return charts.themed(fig, title)
+    return themed(fig, title)

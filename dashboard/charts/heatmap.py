@@ -1,7 +1,4 @@
-"""Pure functions of the Venture health page: the tables it shows and the figures drawn from them.
-
-As in dashboard/charts.py, each figure draws a table that the page also offers as `Download CSV`,
-names are escaped before they reach Plotly, and the figures use the one theme (charts.themed).
+"""Venture health's heatmap: venture x stage cells against a reference, and its badge.
 
 The heatmap is drawn as a scatter of square markers rather than a Plotly heatmap: Streamlit
 reports clicks on scatter points (``on_select``) but not on heatmap cells, and the click is what
@@ -16,18 +13,29 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from dashboard import charts, confidence
-from dashboard import format as fmt
+from dashboard.charts import confidence
+from dashboard.charts import format as fmt
+from dashboard.charts.theme import (
+    ACTIONS,
+    COMPANY,
+    LOW_SHARE,
+    NO_COMPANY,
+    NO_VENTURE,
+    STAGE,
+    VENTURE,
+    group_names,
+    no_data,
+    stage_axis,
+    themed,
+)
 
-STAGE = charts.STAGE
-COMPANY = charts.COMPANY
-VENTURE = charts.VENTURE
+STAGE = STAGE
+COMPANY = COMPANY
+VENTURE = VENTURE
 ROWS = "Rows"
-ACTIONS = charts.ACTIONS
+ACTIONS = ACTIONS
 WORSE = "Worse by"
-LOW_SHARE = confidence.LOW_SHARE
 # Red is worse, blue better, grey about the same: every cell shows on light and dark themes.
 WORSE_SCALE = [[0.0, "#2166ac"], [0.5, "#c9ccd1"], [1.0, "#b2182b"]]
 
@@ -63,10 +71,6 @@ MEASURES = {
 AGAINST = {"Stage baseline": "base", "Peer median": "peer"}
 
 
-def _names(series: pd.Series, missing: str) -> pd.Series:
-    return series.astype(object).where(series.notna(), missing).astype(str)
-
-
 def heatmap_table(cells: pd.DataFrame, measure: str, against: str) -> pd.DataFrame:
     """`heatmap_cells` as the heatmap shows it: one row per venture and stage, the value, its
     baseline and peer median, how much worse it is than the chosen reference, and the share of
@@ -77,8 +81,8 @@ def heatmap_table(cells: pd.DataFrame, measure: str, against: str) -> pd.DataFra
     unit = f" ({m.unit})"
     table = pd.DataFrame(
         {
-            COMPANY: _names(cells["company"], charts.NO_COMPANY),
-            VENTURE: _names(cells["venture"], charts.NO_VENTURE),
+            COMPANY: group_names(cells["company"], NO_COMPANY),
+            VENTURE: group_names(cells["venture"], NO_VENTURE),
             STAGE: pd.to_numeric(cells["stage_id"]).astype(int),
             ROWS: pd.to_numeric(cells["rows"]).astype("Int64"),
             ACTIONS: pd.to_numeric(cells["actions"]).astype("Int64"),
@@ -130,7 +134,7 @@ def colour_limit(values: pd.Series) -> float:
 def heatmap(table: pd.DataFrame, measure: str, against: str, title: str) -> go.Figure:
     """Ventures (rows) by stages 1..40 (columns); colour says how far and which way is worse."""
     if table.empty:
-        return charts._empty(title)
+        return no_data(title)
     m = MEASURES[measure]
     worse = worse_column(table)
     value = f"{m.label} ({m.unit})"
@@ -173,7 +177,7 @@ def heatmap(table: pd.DataFrame, measure: str, against: str, title: str) -> go.F
             showlegend=False,
         )
     )
-    charts._stage_axis(fig)
+    stage_axis(fig)
     fig.update_yaxes(
         title_text=VENTURE,
         type="category",
@@ -182,7 +186,7 @@ def heatmap(table: pd.DataFrame, measure: str, against: str, title: str) -> go.F
         automargin=True,
     )
     fig.update_layout(height=max(320, 24 * len(order) + 140), clickmode="event+select")
-    return charts.themed(fig, title)
+    return themed(fig, title)
 
 
 def _value(m: Measure, value: Any) -> str:
@@ -213,136 +217,3 @@ def low_confidence_badge(table: pd.DataFrame) -> tuple[float, str]:
         f"(on average {fmt.percent(mean, 0)} of a cell's figure)"
     )
     return faded, text
-
-
-# ---- What changed ------------------------------------------------------------------------------
-
-
-def changes_table(changes: pd.DataFrame) -> pd.DataFrame:
-    """`venture_changes` as shown: the score and its reason first, then each measure."""
-    return pd.DataFrame(
-        {
-            VENTURE: _names(changes["venture"], charts.NO_VENTURE),
-            COMPANY: _names(changes["company"], charts.NO_COMPANY),
-            "Score (z)": pd.to_numeric(changes["score"]).round(2),
-            "Reason": changes["reason"].astype(str),
-            ACTIONS: pd.to_numeric(changes["actions"]).astype("Int64"),
-            "Previous actions": pd.to_numeric(changes["prev_actions"]).astype("Int64"),
-            "Error rate (%)": (changes["error_rate"] * 100).round(4),
-            "Previous error rate (%)": (changes["prev_error_rate"] * 100).round(4),
-            "Handoff efficiency (%)": changes["handoff_efficiency"].round(4),
-            "Previous handoff efficiency (%)": changes["prev_handoff_efficiency"].round(4),
-            "Cost per success": changes["cost_per_success"].round(4),
-            "Previous cost per success": changes["prev_cost_per_success"].round(4),
-            "Agent response (s)": changes["response_s"].round(3),
-            "Previous agent response (s)": changes["prev_response_s"].round(3),
-        }
-    )
-
-
-# ---- decisions on the timelines ------------------------------------------------------------
-
-DECISIONS = (
-    ("interventions", charts.INTERVENTIONS, "diamond"),
-    ("approvals", charts.APPROVALS, "triangle-up"),
-    ("rejections", charts.REJECTIONS, "x"),
-)
-
-
-def decisions_table(trend: pd.DataFrame) -> pd.DataFrame:
-    """Per bucket: error rate and handoff efficiency, and the chairman's decisions."""
-    table = pd.DataFrame(
-        {
-            charts.PERIOD: charts._period(trend["bucket"]),
-            ACTIONS: pd.to_numeric(trend["actions"]).astype("Int64"),
-            charts.ERROR_RATE: (trend["error_rate"] * 100).round(4),
-            charts.HANDOFF: trend["handoff_efficiency"].round(4),
-            **{label: pd.to_numeric(trend[key]).astype("Int64") for key, label, _ in DECISIONS},
-            **confidence.column(trend),
-        }
-    )
-    return table.sort_values(charts.PERIOD, ignore_index=True)
-
-
-def decision_periods(table: pd.DataFrame) -> pd.DataFrame:
-    """The buckets with at least one decision: the markers a reader can choose."""
-    counts = table[[label for _, label, _ in DECISIONS]].fillna(0).sum(axis=1)
-    return table[counts > 0].reset_index(drop=True)
-
-
-def decisions_over_time(
-    table: pd.DataFrame, title: str, chosen: Any = None, threshold: float | None = None
-) -> go.Figure:
-    """Error rate and handoff efficiency over time, one above the other, with the chairman's
-    interventions, approvals and rejections as markers (size by count) on both; ``chosen``
-    (a period start) is drawn as a vertical line. Periods built mostly from low-confidence rows
-    are faded points on the lines."""
-    if table.empty:
-        return charts._empty(title)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    opacity, low = confidence.opacities(table), confidence.hovers(table)
-    for row, column in ((1, charts.ERROR_RATE), (2, charts.HANDOFF)):
-        fig.add_trace(
-            go.Scatter(
-                x=table[charts.PERIOD],
-                y=table[column],
-                mode="lines+markers",
-                name=column,
-                marker={"size": 5, "opacity": opacity},
-                customdata=low,
-                hovertemplate=(
-                    f"%{{x|%d %b %Y}}<br>{column}: %{{y:.2f}}%{{customdata}}<extra></extra>"
-                ),
-                connectgaps=False,
-            ),
-            row=row,
-            col=1,
-        )
-        for _, label, symbol in DECISIONS:
-            counts = table[label].fillna(0).astype(float)
-            at = counts > 0
-            fig.add_trace(
-                go.Scatter(
-                    x=table[charts.PERIOD][at],
-                    y=table[column][at],
-                    mode="markers",
-                    name=label,
-                    legendgroup=label,
-                    showlegend=row == 1,
-                    marker={
-                        "symbol": symbol,
-                        "size": (6 + 14 * (counts[at] / max(counts.max(), 1)) ** 0.5).tolist(),
-                        "line": {"width": 1},
-                    },
-                    customdata=counts[at].astype(int),
-                    hovertemplate=(
-                        f"%{{x|%d %b %Y}}<br>{label}: %{{customdata:,}}<br>"
-                        f"{column}: %{{y:.2f}}<extra></extra>"
-                    ),
-                ),
-                row=row,
-                col=1,
-            )
-        fig.update_yaxes(title_text=column, ticksuffix=" %", row=row, col=1)
-    confidence.add_note(fig, [table], threshold, row=1, col=1)
-    if chosen is not None:
-        fig.add_vline(x=pd.Timestamp(chosen), line_dash="dot", line_color="#8a8f98")
-    fig.update_xaxes(title_text=charts.PERIOD, row=2, col=1)
-    fig.update_layout(height=560)
-    return charts.themed(fig, title)
-
-
-def before_after_table(kpis: pd.DataFrame) -> pd.DataFrame:
-    """`kpis` over the window after a decision, with ``prev_`` the window before it."""
-    row = kpis.iloc[0]
-    return pd.DataFrame(
-        {
-            "Measure": [charts.ERROR_RATE, charts.HANDOFF, ACTIONS],
-            "Before": [
-                row["prev_error_rate"] * 100,
-                row["prev_handoff_efficiency"],
-                row["prev_actions"],
-            ],
-            "After": [row["error_rate"] * 100, row["handoff_efficiency"], row["actions"]],
-        }
-    )
