@@ -15,17 +15,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection");
-# full-width forms are included because some spreadsheets normalise them to ASCII.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+from queries import safe_cell
+
 MIME = "text/csv"
-
-
-def safe_cell(value: Any) -> Any:
-    """A text cell that a spreadsheet shows as text; numbers and dates pass unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _column(series: pd.Series) -> pd.Series:

@@ -48,7 +48,7 @@ from queries.errors import (
     QueryTimeout,
     translated_errors,
 )
-from queries.extracts import export_csv
+from queries.extracts import FORMULA_STARTS, export_csv, safe_cell
 from queries.figures import (
     chairman_interventions,
     error_rates,
@@ -97,6 +97,9 @@ __all__ = [
     "count_rows",
     "export_csv",
     "metric_rows",
+    # The spreadsheet rule of every CSV: the streamed export's and each page's Download CSV.
+    "FORMULA_STARTS",
+    "safe_cell",
     # The values the sidebar and the URL's filters are checked against, as Filters checks them.
     "AGENT_MATCHES",
     "FIRST_DATE",

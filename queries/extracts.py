@@ -1,9 +1,13 @@
-"""The CSV extract: the filtered raw rows streamed by COPY into a binary file, in bounded memory.
+"""CSV extracts: the spreadsheet rule they share, and the filtered raw rows streamed by COPY into
+a binary file, in bounded memory.
 
-The rows and their order are those of :func:`queries.rows.metric_rows`; the SQL
-(``export_rows.sql``) writes intervals as seconds and neutralises formula prefixes in the name
-columns. This module only moves bytes: it turns COPY's record ends into ``\\r\\n`` (RFC 4180),
-leaving line breaks inside quoted cells as they are.
+The rule is :data:`FORMULA_STARTS`, in one place: :func:`safe_cell` applies it to the cells of the
+frames the pages offer as `Download CSV`, and ``export_rows.sql`` gets it bound, so that the
+streamed export applies it in PostgreSQL, row by row as COPY writes them.
+
+The streamed rows and their order are those of :func:`queries.rows.metric_rows`; the SQL writes
+intervals as seconds and neutralises the name columns. This module only moves bytes: it turns
+COPY's record ends into ``\\r\\n`` (RFC 4180), leaving line breaks inside quoted cells as they are.
 """
 
 from __future__ import annotations
@@ -16,8 +20,19 @@ from queries import config, sqlfiles, transactions
 from queries.criteria import Filters, Scope, sql_params
 from queries.rows import METRIC_ROWS
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection");
+# full-width forms are included because some spreadsheets normalise them to ASCII.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 CHUNK_BYTES = 1 << 16
 HEADER = (",".join(METRIC_ROWS) + "\r\n").encode()
+
+
+def safe_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet shows as text (a leading ``'`` where it starts with one of
+    :data:`FORMULA_STARTS`); numbers, dates and missing values pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 class RecordEnds:
@@ -46,7 +61,8 @@ def export_csv(engine: Engine, scope: Scope, f: Filters, out: BinaryIO) -> int:
 
     Same columns, same order (newest first). Intervals are seconds, numbers as stored (negative
     ones stay numbers), ``agents_involved`` and ``metadata`` JSON, timestamps ISO 8601 in
-    ``f.tz``; name cells starting with ``= + - @``, tab, CR or ``＝ ＋ － ＠`` get a leading ``'``.
+    ``f.tz``; name cells starting with one of :data:`FORMULA_STARTS` (``= + - @``, tab, CR,
+    ``＝ ＋ － ＠``) get a leading ``'``, exactly as :func:`safe_cell` gives them.
     Lines end with ``\\r\\n``. Memory stays bounded by one chunk whatever the row count; the
     statement timeout is ORCHDASH_EXPORT_TIMEOUT_MS. Returns the number of rows written.
     """
@@ -56,6 +72,7 @@ def export_csv(engine: Engine, scope: Scope, f: Filters, out: BinaryIO) -> int:
         return 0
     copy_rows = sqlfiles.load("export_rows")
     compiled = copy_rows.compile(dialect=engine.dialect)
+    params["formula_starts"] = list(FORMULA_STARTS)
     bound: dict[str, Any] = {key: params[key] for key in copy_rows._bindparams}
     record_ends = RecordEnds()
     with transactions.scoped(engine, scope.user_id, timeout_ms=config.export_timeout_ms()) as conn:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 import queries
+from dashboard.export import to_csv
 from queries import Filters, Scope, engines
 from queries.extracts import CHUNK_BYTES, HEADER, RecordEnds
 
@@ -144,6 +145,33 @@ def test_formula_prefixes_are_neutralised_and_numbers_stay_numbers(
                 assert not cell.startswith(mw.FORMULA_STARTS), (header[i], cell)
     negatives = [cells[i] for cells in rows for i in numbers if cells[i].startswith("-")]
     assert negatives and all(float(n) < 0 for n in negatives)
+
+
+def test_a_pages_csv_and_the_streamed_export_neutralise_the_same_cells(
+    app: Engine, world: mw.World
+) -> None:
+    """One rule for both extracts: the names of every row, as a page's `Download CSV` of a frame
+    writes them (dashboard.export.to_csv) and as the streamed export writes them (COPY of
+    export_rows.sql), are the same cells; numbers are numbers in both."""
+    columns = [*NAMES, "compute_cost", "handoff_efficiency"]
+    raw = set(mw.COMPANY_NAMES.values()) | set(world.ventures["venture"])
+    neutralised_starts: set[str] = set()
+    for user in world.users.values():
+        scope = queries.scope_for_user(app, user)
+        header, *streamed = parse(export(app, scope, WHOLE)[1])
+        frame = queries.metric_rows(app, scope, WHOLE)[columns]
+        page_header, *page = csv.reader(io.StringIO(to_csv(frame).decode("utf-8-sig"), newline=""))
+        assert page_header == columns and len(page) == len(streamed)
+        at = [header.index(c) for c in columns]
+        for cells, shown in zip(streamed, page, strict=True):
+            assert [cells[i] for i in at[: len(NAMES)]] == shown[: len(NAMES)]
+            numbers = [cells[i] for i in at[len(NAMES) :]]
+            for got, wrote in zip(numbers, shown[len(NAMES) :], strict=True):
+                assert (got == wrote == "") or float(got) == float(wrote), (got, wrote)
+            names = shown[: len(NAMES)]
+            neutralised_starts |= {c[1] for c in names if c[1:] in raw and c not in raw}
+    # The world's names start with each of the rule's characters, so each was seen.
+    assert neutralised_starts == set(queries.FORMULA_STARTS) == set(mw.FORMULA_STARTS)
 
 
 def test_records_end_with_crlf_and_line_breaks_in_cells_survive(

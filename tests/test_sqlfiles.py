@@ -162,3 +162,14 @@ def test_a_bad_fragment_fails_loudly(sql_dir: Path, fragment: str, says: str) ->
 def test_a_fragment_is_not_a_statement() -> None:
     with pytest.raises(SqlFileError, match="bad SQL file name"):
         sqlfiles.load("_agents")
+
+
+def test_a_copy_statement_names_no_parameter_in_its_comments() -> None:
+    """COPY takes no server-side parameters: psycopg merges the values into its text, comments
+    included, where a value with a line break (the formula starts hold a CR) would end the
+    comment and run as SQL."""
+    for name in sqlfiles.names():
+        source = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+        if re.search(r"^COPY\b", source, re.M):
+            comments = re.findall(r"--.*$", source, re.M)
+            assert not [c for c in comments if re.search(r"(?<![:\w]):[a-z_]", c)], name

@@ -1,10 +1,11 @@
 -- The rows of metric_rows.sql as CSV for a spreadsheet, streamed by COPY, newest first.
 -- Intervals are seconds; numerics are written as stored (negative numbers stay numbers);
 -- agents_involved and metadata are JSON. Text cells that a spreadsheet would read as a formula
--- (first character = + - @ tab CR, or full-width ＝ ＋ － ＠) get a leading ' so they show as
--- text; only the name columns are free text (ids are uuids, JSON starts with [ or {).
+-- (whose first character is one of formula_starts, queries.extracts.FORMULA_STARTS: the one
+-- list, which the pages' CSV of a frame uses too) get a leading ' so they show as text; only the
+-- name columns are free text (ids are uuids, JSON starts with [ or {).
 -- COPY takes no server-side parameters: psycopg merges these client-side, quoted as literals.
--- params: company_ids, venture_ids, stages, start_ts, end_ts, agents, agents_all
+-- params: company_ids, venture_ids, stages, start_ts, end_ts, agents, agents_all, formula_starts
 COPY (
     SELECT
         m.metric_id,
@@ -32,9 +33,9 @@ COPY (
         m.metric_period_start,
         m.metric_period_end,
         m.metadata,
-        CASE WHEN left(c.name, 1) IN ('=', '+', '-', '@', chr(9), chr(13), '＝', '＋', '－', '＠')
+        CASE WHEN left(c.name, 1) = ANY(CAST(:formula_starts AS text[]))
             THEN '''' || c.name ELSE c.name END AS company,
-        CASE WHEN left(v.name, 1) IN ('=', '+', '-', '@', chr(9), chr(13), '＝', '＋', '－', '＠')
+        CASE WHEN left(v.name, 1) = ANY(CAST(:formula_starts AS text[]))
             THEN '''' || v.name ELSE v.name END AS venture
     FROM orchestration_metrics AS m
     LEFT JOIN companies AS c ON c.id = m.company_id
