@@ -3,7 +3,7 @@
 Pages, charts and the dashboard's helpers use only these names (``from queries import X`` or
 ``import queries``); the modules behind them are this package's own and may move. Every read
 takes the engine, the user's :class:`Scope` and (mostly) :class:`Filters`, runs in the user's
-scoped transaction and returns a frame of fixed columns (DESIGN.md lists them).
+scoped transaction and returns a frame of fixed columns (each function's docstring names them).
 
 The owner's modules are not the pages': ``queries.schema`` (migrations), ``queries.admin``
 (accounts and access), ``queries.demo`` (the demo data), ``queries.checks`` (``orchdash check``),

@@ -1,14 +1,16 @@
-"""Venture health: where a venture stands against its stage, its peers and its own past.
-
-Two questions a chairman asks that a generic BI tool cannot answer, because it does not know
-that ventures move through 40 ordered stages, that interventions are decisions, and that rows
-carry their own quality and confidence:
+"""Venture health's cells: where a venture stands at each of its stages, against the stage and
+against its peers. A generic BI tool cannot answer that, because it does not know that ventures
+move through 40 ordered stages and that rows carry their own quality and confidence:
 
 - :func:`venture_stage_health`: per venture and stage, the median stage duration, error rate and
   handoff efficiency against that stage's baseline (every row in view at the stage), and
-  against the median of the other ventures (the peer benchmark), with the share carried by
-  low-confidence rows.
+  against the median of the other ventures (the peer benchmark, queries/peers.py), with the
+  share carried by low-confidence rows.
+- :func:`heatmap_cells`: one measure of those cells against one reference, as the heatmap
+  draws it.
 - :func:`cell_rows`: the raw rows behind one venture x stage cell (the drill-down).
+
+Each venture against its own past ("What changed") is queries/changes.py.
 
 Both tenancy locks hold as everywhere: the SQL runs in ``transactions.scoped()`` and filters
 ``company_id = ANY(:company_ids)`` with the scope's companies intersected with the choice; an
