@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import auth, layout
+from dashboard.ui import auth, layout
 
 st.set_page_config(
     page_title="Orchestration metrics",

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from test_pages import CHAIRMAN, Demo, app_for, assert_clean, open_page, plotly_specs
 
 import queries
-from dashboard import filters
 from dashboard.charts import agent_charts
 from dashboard.charts import format as fmt
+from dashboard.ui import filter_state, sidebar
 from dashboard.web import tokens
 from queries import Filters, engines
 
@@ -46,9 +46,9 @@ def test_the_agents_page_shows_exactly_the_query(app_env: Demo, engine: Engine) 
     shown = at.dataframe[0].value
     assert list(shown[agent_charts.AGENT]) == list(expected[agent_charts.AGENT])
     assert list(shown[agent_charts.ROWS]) == list(expected[agent_charts.ROWS])
-    assert at.multiselect(key=filters.KEY_AGENTS).options == queries.agents(engine, scope)
-    assert at.radio(key=filters.KEY_AGENTS_MATCH).value == "any"
-    assert at.selectbox(key=filters.KEY_TZ).value == "UTC"
+    assert at.multiselect(key=sidebar.KEY_AGENTS).options == queries.agents(engine, scope)
+    assert at.radio(key=sidebar.KEY_AGENTS_MATCH).value == "any"
+    assert at.selectbox(key=sidebar.KEY_TZ).value == "UTC"
 
 
 def test_a_link_with_agents_and_a_zone_reproduces_the_view(app_env: Demo, engine: Engine) -> None:
@@ -63,16 +63,16 @@ def test_a_link_with_agents_and_a_zone_reproduces_the_view(app_env: Demo, engine
     at = open_page(app_for(app_env, CHAIRMAN, query), "export.py")
     assert_clean(at)
     assert not at.warning
-    assert at.multiselect(key=filters.KEY_AGENTS).value == ["builder", "planner"]
-    assert at.radio(key=filters.KEY_AGENTS_MATCH).value == "all"
-    assert at.selectbox(key=filters.KEY_TZ).value == KOLKATA
+    assert at.multiselect(key=sidebar.KEY_AGENTS).value == ["builder", "planner"]
+    assert at.radio(key=sidebar.KEY_AGENTS_MATCH).value == "all"
+    assert at.selectbox(key=sidebar.KEY_TZ).value == KOLKATA
     assert at.query_params == {**query, "agent": ["builder", "planner"]}
     captions = [c.value for c in at.caption]
     assert any(f"time zone {fmt.markdown_text(KOLKATA)}" in c for c in captions)
     scope = queries.scope_for_user(engine, app_env.users[CHAIRMAN])
     if queries.rollup_zone(engine, scope) != KOLKATA:
-        assert filters.RAW_ZONE_NOTE in captions
-    assert filters.RAW_AGENTS_NOTE in captions
+        assert filter_state.RAW_ZONE_NOTE in captions
+    assert filter_state.RAW_AGENTS_NOTE in captions
 
     # The extract the page links to is that of these filters, zone and agents included.
     link = urlparse(at.get("link_button")[0].proto.url)
@@ -83,7 +83,7 @@ def test_a_link_with_agents_and_a_zone_reproduces_the_view(app_env: Demo, engine
     assert (f.start, f.end, f.grain) == (date(2026, 1, 5), date(2026, 3, 1), "week")
     rows = int(at.metric[0].value.replace(",", ""))
     assert rows == queries.count_rows(engine, scope, f) > 0
-    assert rows < queries.count_rows(engine, scope, filters.unfiltered(f))
+    assert rows < queries.count_rows(engine, scope, filter_state.unfiltered(f))
 
 
 def test_bad_zone_agent_and_match_are_dropped_with_a_notice(app_env: Demo) -> None:
@@ -94,19 +94,19 @@ def test_bad_zone_agent_and_match_are_dropped_with_a_notice(app_env: Demo) -> No
     notice = at.warning[0].value
     for param in ("tz", "agent", "agents\\_match"):
         assert f"- {param} " in notice, notice
-    assert at.selectbox(key=filters.KEY_TZ).value == "UTC"
-    assert at.multiselect(key=filters.KEY_AGENTS).value == []
+    assert at.selectbox(key=sidebar.KEY_TZ).value == "UTC"
+    assert at.multiselect(key=sidebar.KEY_AGENTS).value == []
     assert set(at.query_params) == {"from", "to", "grain"}
 
 
 def test_changing_zone_and_agents_rewrites_the_url(app_env: Demo) -> None:
     at = open_page(app_for(app_env, CHAIRMAN), "agents.py")
     before = at.dataframe[0].value
-    at.selectbox(key=filters.KEY_TZ).set_value(KOLKATA).run()
+    at.selectbox(key=sidebar.KEY_TZ).set_value(KOLKATA).run()
     assert_clean(at)
     assert at.query_params["tz"] == KOLKATA
-    at.multiselect(key=filters.KEY_AGENTS).set_value(["reviewer"]).run()
-    at.radio(key=filters.KEY_AGENTS_MATCH).set_value("all").run()
+    at.multiselect(key=sidebar.KEY_AGENTS).set_value(["reviewer"]).run()
+    at.radio(key=sidebar.KEY_AGENTS_MATCH).set_value("all").run()
     assert_clean(at)
     assert at.query_params["agent"] == "reviewer"
     assert at.query_params["agents_match"] == "all"
@@ -115,5 +115,5 @@ def test_changing_zone_and_agents_rewrites_the_url(app_env: Demo) -> None:
     reviewer = after[after[agent_charts.AGENT] == "reviewer"][agent_charts.ROWS].iloc[0]
     assert reviewer == after[agent_charts.ROWS].max()
     assert not before.equals(after)
-    at.selectbox(key=filters.KEY_TZ).set_value("UTC").run()
+    at.selectbox(key=sidebar.KEY_TZ).set_value("UTC").run()
     assert "tz" not in at.query_params

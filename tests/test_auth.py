@@ -24,7 +24,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine, text
 from streamlit.testing.v1 import AppTest
 
-from dashboard.auth import BAD_CREDENTIALS, SESSION_ENDED, SESSION_KEY, SignedIn
+from dashboard.ui.auth import BAD_CREDENTIALS, SESSION_ENDED, SESSION_KEY, SignedIn
 from dashboard.web import sessions, signing, tokens
 from dashboard.web.sessions import SessionStore
 from dashboard.web.throttle import Throttle
@@ -380,7 +380,7 @@ def test_export_token_with_invalid_filters_is_refused() -> None:
 def gate_script() -> None:
     import streamlit as st
 
-    from dashboard import auth
+    from dashboard.ui import auth
 
     user = auth.require_user()
     st.write(f"granted:{user.user_id}")

@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 import queries
-from dashboard.auth import SESSION_KEY, SignedIn
 from dashboard.charts import interventions, theme
+from dashboard.ui.auth import SESSION_KEY, SignedIn
 from queries import Filters
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"

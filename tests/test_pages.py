@@ -1,7 +1,7 @@
 """Every page through Streamlit's AppTest, on demo data in a real PostgreSQL, as the app runs it.
 
 dashboard/app.py is the script under test (sign-in gate, then layout.main). Tests sign in the way
-dashboard/auth.py documents for AppTest: a SignedIn in ``session_state[SESSION_KEY]``. Demo
+dashboard/ui/auth.py documents for AppTest: a SignedIn in ``session_state[SESSION_KEY]``. Demo
 company and venture names are replaced by hostile ones, so every page also proves that names
 are shown as plain text.
 """
@@ -24,10 +24,10 @@ from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
 import queries
-from dashboard import data, filters, layout
-from dashboard.auth import SESSION_KEY, SignedIn
 from dashboard.charts import format as fmt
 from dashboard.charts import tiles
+from dashboard.ui import data, layout, sidebar
+from dashboard.ui.auth import SESSION_KEY, SignedIn
 from queries import Filters, config, demo, engines, schema
 from queries import admin as admin_users
 from queries.errors import DataUnavailable
@@ -165,7 +165,7 @@ def test_each_page_renders_for_the_chairman(app_env: Demo, file: str, title: str
         assert all(spec["data"] for spec in charts)
     assert all(d.label == "Download CSV" for d in downloads)
     # The hostile company is offered by name, as plain text.
-    assert HOSTILE_COMPANY in at.multiselect(key=filters.KEY_COMPANIES).options
+    assert HOSTILE_COMPANY in at.multiselect(key=sidebar.KEY_COMPANIES).options
     if title in ("Error rates", "Handoff efficiency", "Chairman interventions"):
         # ... and hostile names reach the charts escaped, so Plotly draws them as text.
         spec = json.dumps(plotly_specs(at))
@@ -232,7 +232,7 @@ def test_bad_link_values_are_dropped_with_a_notice(app_env: Demo, file: str, tit
         "to": today.isoformat(),
         "grain": "day",
     }
-    assert at.selectbox(key=filters.KEY_PERIOD).value == "Last 30 days"
+    assert at.selectbox(key=sidebar.KEY_PERIOD).value == "Last 30 days"
 
 
 def test_a_company_outside_the_scope_reads_like_an_unknown_one(app_env: Demo) -> None:
@@ -244,7 +244,7 @@ def test_a_company_outside_the_scope_reads_like_an_unknown_one(app_env: Demo) ->
         assert_clean(at)
         notices.append(at.warning[0].value.replace(fmt.markdown_text(company), "ID"))
         # The scope was not widened: the picker holds nothing, the view shows all companies.
-        assert at.multiselect(key=filters.KEY_COMPANIES).value == []
+        assert at.multiselect(key=sidebar.KEY_COMPANIES).value == []
     assert notices[0] == notices[1]
 
 
@@ -260,11 +260,11 @@ def test_a_link_reproduces_the_view(app_env: Demo) -> None:
     at = open_page(app_for(app_env, CHAIRMAN, query), "error_rates.py")
     assert_clean(at)
     assert not at.warning
-    assert at.multiselect(key=filters.KEY_COMPANIES).value == [company]
-    assert at.multiselect(key=filters.KEY_STAGES).value == [3, 12]
-    assert at.selectbox(key=filters.KEY_PERIOD).value == "Custom range"
-    assert at.date_input(key=filters.KEY_DATES).value == (date(2026, 1, 5), date(2026, 3, 1))
-    assert at.radio(key=filters.KEY_GRAIN).value == "week"
+    assert at.multiselect(key=sidebar.KEY_COMPANIES).value == [company]
+    assert at.multiselect(key=sidebar.KEY_STAGES).value == [3, 12]
+    assert at.selectbox(key=sidebar.KEY_PERIOD).value == "Custom range"
+    assert at.date_input(key=sidebar.KEY_DATES).value == (date(2026, 1, 5), date(2026, 3, 1))
+    assert at.radio(key=sidebar.KEY_GRAIN).value == "week"
     assert at.query_params == {**query, "stage": ["3", "12"]}
     # Every bucket is a Monday (ISO weeks) inside the period.
     spec = plotly_specs(at)[0]
@@ -276,8 +276,8 @@ def test_a_link_reproduces_the_view(app_env: Demo) -> None:
 def test_changing_a_filter_rewrites_the_url(app_env: Demo) -> None:
     at = open_page(app_for(app_env, CHAIRMAN), "stage_durations.py")
     before = plotly_specs(at)[0]
-    at.selectbox(key=filters.KEY_PERIOD).set_value("Last 7 days").run()
-    at.multiselect(key=filters.KEY_STAGES).set_value([20, 21]).run()
+    at.selectbox(key=sidebar.KEY_PERIOD).set_value("Last 7 days").run()
+    at.multiselect(key=sidebar.KEY_STAGES).set_value([20, 21]).run()
     assert_clean(at)
     today = date.today()
     assert at.query_params == {
@@ -294,21 +294,21 @@ def test_changing_a_filter_rewrites_the_url(app_env: Demo) -> None:
 
 def test_custom_range_keeps_the_dates_of_the_previous_period(app_env: Demo) -> None:
     at = open_page(app_for(app_env, CHAIRMAN), "overview.py")
-    at.selectbox(key=filters.KEY_PERIOD).set_value("Last 90 days").run()
-    at.selectbox(key=filters.KEY_PERIOD).set_value("Custom range").run()
+    at.selectbox(key=sidebar.KEY_PERIOD).set_value("Last 90 days").run()
+    at.selectbox(key=sidebar.KEY_PERIOD).set_value("Custom range").run()
     assert_clean(at)
     today = date.today()
-    assert at.date_input(key=filters.KEY_DATES).value == (today - timedelta(days=89), today)
-    at.date_input(key=filters.KEY_DATES).set_value((date(2026, 6, 1), date(2026, 6, 30))).run()
+    assert at.date_input(key=sidebar.KEY_DATES).value == (today - timedelta(days=89), today)
+    at.date_input(key=sidebar.KEY_DATES).set_value((date(2026, 6, 1), date(2026, 6, 30))).run()
     assert at.query_params["from"] == "2026-06-01"
     assert at.query_params["to"] == "2026-06-30"
 
 
 def test_ventures_offered_are_those_of_the_chosen_companies(app_env: Demo) -> None:
     at = open_page(app_for(app_env, CHAIRMAN), "overview.py")
-    everything = at.multiselect(key=filters.KEY_VENTURES).options
-    at.multiselect(key=filters.KEY_COMPANIES).set_value([app_env.companies[2]]).run()
-    narrowed = at.multiselect(key=filters.KEY_VENTURES).options
+    everything = at.multiselect(key=sidebar.KEY_VENTURES).options
+    at.multiselect(key=sidebar.KEY_COMPANIES).set_value([app_env.companies[2]]).run()
+    narrowed = at.multiselect(key=sidebar.KEY_VENTURES).options
     assert_clean(at)
     assert 0 < len(narrowed) < len(everything)
     assert set(narrowed) <= set(everything)
@@ -322,7 +322,7 @@ def _page_with_failing_query(database_url: str, name: str) -> None:
 
     import streamlit as st
 
-    from dashboard import data
+    from dashboard.ui import data
     from queries import Filters, Scope, engines
 
     engine = engines.make_engine(database_url, pool_timeout=2)

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from test_routes import export, signed_in, world_filters
 
 import queries
-from dashboard import filters
+from dashboard.ui import period_presets
 from dashboard.web import tokens
 from dashboard.web.sessions import SessionStore
 from queries import Filters, Scope, audit
@@ -100,7 +100,7 @@ def test_all_time_is_read_in_the_zone(world_app: Engine, world: mw.World, tz: st
     user = world.users["multi"]
     first, last = queries.data_range(world_app, queries.scope_for_user(world_app, user))
     stamps = world.rows[world.rows["company_id"].isin(world.active(user))]["recorded_at"]
-    span = filters.all_time_range(first, last, date(2026, 11, 26), tz)
+    span = period_presets.all_time_range(first, last, date(2026, 11, 26), tz)
     assert span == (
         stamps.min().tz_convert(tz).date(),
         stamps.max().tz_convert(tz).date(),

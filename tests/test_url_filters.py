@@ -8,8 +8,10 @@ from datetime import date
 
 import pytest
 
-from dashboard import filters
-from dashboard.filters import CUSTOM, DEFAULT_PERIOD, Selection, from_query, to_query
+from dashboard.ui import filter_state, period_presets, sidebar
+from dashboard.ui.filter_state import Selection
+from dashboard.ui.period_presets import CUSTOM, DEFAULT_PERIOD
+from dashboard.ui.url_state import from_query, to_query
 
 TODAY = date(2026, 11, 26)
 COMPANY_A = str(uuid.UUID(int=1))
@@ -75,7 +77,7 @@ def test_dates_of_a_preset_select_the_preset(start: str, period: str) -> None:
     selection, notices = parse(**{"from": [start], "to": [TODAY.isoformat()]})
     assert notices == []
     assert (selection.period, selection.start, selection.end) == (period, None, None)
-    assert filters.selected_dates(selection, TODAY, all_time) == (
+    assert filter_state.selected_dates(selection, TODAY, all_time) == (
         date.fromisoformat(start),
         TODAY,
     )
@@ -218,20 +220,20 @@ def test_last_value_wins_for_single_parameters() -> None:
     ],
 )
 def test_period_dates(period: str, expected: tuple[date, date]) -> None:
-    assert filters.period_dates(period, TODAY, all_time) == expected
+    assert period_presets.period_dates(period, TODAY, all_time) == expected
 
 
 def test_quarter_to_date_on_the_first_day_of_a_quarter() -> None:
     first = date(2026, 4, 1)
-    assert filters.period_dates("Quarter to date", first, all_time) == (first, first)
+    assert period_presets.period_dates("Quarter to date", first, all_time) == (first, first)
 
 
 def test_all_time_without_data_is_today() -> None:
-    assert filters.all_time_range(None, None, TODAY) == (TODAY, TODAY)
+    assert period_presets.all_time_range(None, None, TODAY) == (TODAY, TODAY)
 
 
 def test_notice_text_is_inert_markdown() -> None:
-    text = filters.notice_text(["company “<img src=x onerror=alert(1)>”: no such company"])
+    text = sidebar.notice_text(["company “<img src=x onerror=alert(1)>”: no such company"])
     # Every character Markdown or Streamlit could interpret is backslash-escaped.
     assert re.search(r"(?<!\\)[<>=()\[\]]", text.split("\n\n", 1)[1]) is None
     assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in text

@@ -1,4 +1,4 @@
-"""The URL half of the Time zone and Agents filters (dashboard/filters.py), without Streamlit."""
+"""The URL half of the Time zone and Agents filters (dashboard/ui/url_state.py), no Streamlit."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
-from dashboard import filters
-from dashboard.filters import Selection, from_query, to_query
+from dashboard.ui import filter_state, url_state
+from dashboard.ui.filter_state import Selection
+from dashboard.ui.url_state import from_query, to_query
 
 TODAY = date(2026, 11, 26)
 COMPANY = "00000000-0000-4000-8000-000000000001"
@@ -43,7 +44,7 @@ def test_without_parameters_the_zone_is_the_configured_one() -> None:
 def test_configured_zone_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCHDASH_TIMEZONE", "Asia/Tokyo")
     assert Selection().tz == "Asia/Tokyo"
-    assert filters.url_timezone({}) == "Asia/Tokyo"
+    assert url_state.url_timezone({}) == "Asia/Tokyo"
 
 
 def test_round_trip_of_zone_and_agents() -> None:
@@ -64,13 +65,13 @@ def test_round_trip_of_zone_and_agents() -> None:
         "tz": ["Asia/Kolkata"],
     }
     assert parse(**query) == (selection, [])
-    assert filters.url_timezone(query, DEFAULT) == "Asia/Kolkata"
+    assert url_state.url_timezone(query, DEFAULT) == "Asia/Kolkata"
 
 
 def test_any_valid_zone_is_kept_and_offered() -> None:
     selection, notices = parse(tz=["Asia/Kathmandu"])
     assert (selection.tz, notices) == ("Asia/Kathmandu", [])
-    options = filters.zone_options(DEFAULT, "Asia/Kathmandu")
+    options = filter_state.zone_options(DEFAULT, "Asia/Kathmandu")
     assert options[:2] == [DEFAULT, "Asia/Kathmandu"] and "UTC" in options
     assert len(options) == len(set(options))
 
@@ -83,7 +84,7 @@ def test_a_bad_zone_is_dropped_with_a_notice(value: str) -> None:
     assert selection.tz == DEFAULT
     assert len(notices) == 1 and notices[0].startswith("tz ")
     assert notices[0].endswith("not a known time zone")
-    assert filters.url_timezone({"tz": [value]}, DEFAULT) == DEFAULT
+    assert url_state.url_timezone({"tz": [value]}, DEFAULT) == DEFAULT
 
 
 def test_agents_are_kept_once_and_sorted() -> None:
@@ -113,16 +114,18 @@ def test_a_bad_match_is_dropped_with_a_notice() -> None:
 
 
 def test_raw_notes() -> None:
-    assert filters.raw_notes(Selection(tz="UTC"), "UTC") == []
-    assert filters.raw_notes(Selection(tz="Asia/Kolkata"), "UTC") == [filters.RAW_ZONE_NOTE]
-    assert filters.raw_notes(Selection(tz="UTC", agents=("planner",)), "UTC") == [
-        filters.RAW_AGENTS_NOTE
+    assert filter_state.raw_notes(Selection(tz="UTC"), "UTC") == []
+    assert filter_state.raw_notes(Selection(tz="Asia/Kolkata"), "UTC") == [
+        filter_state.RAW_ZONE_NOTE
+    ]
+    assert filter_state.raw_notes(Selection(tz="UTC", agents=("planner",)), "UTC") == [
+        filter_state.RAW_AGENTS_NOTE
     ]
 
 
 def test_filters_follow_the_selection() -> None:
     selection = Selection(agents=("planner",), agents_match="all", tz="Asia/Kolkata")
-    f = filters.to_filters(selection, date(2026, 1, 1), date(2026, 1, 31))
+    f = filter_state.to_filters(selection, date(2026, 1, 1), date(2026, 1, 31))
     assert (f.tz, f.agents, f.agents_match) == ("Asia/Kolkata", ("planner",), "all")
-    assert filters.unfiltered(f).agents == ()
-    assert filters.unfiltered(f).tz == "Asia/Kolkata"
+    assert filter_state.unfiltered(f).agents == ()
+    assert filter_state.unfiltered(f).tz == "Asia/Kolkata"

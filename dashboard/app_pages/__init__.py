@@ -1,10 +1,10 @@
-"""One thin script per page: read the view, load its frames through dashboard.data, chart them."""
+"""One thin script per page: read the view, load its frames (dashboard/ui/data.py), chart them."""
 
 from __future__ import annotations
 
 from dashboard import export
 from dashboard.charts import rates as rate_charts
-from dashboard.layout import View
+from dashboard.ui.layout import View
 
 
 def rates(view: View, title: str, query: str, column: str) -> None:

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from dashboard import layout
 from dashboard.charts import agent_charts
 from dashboard.charts import format as fmt
+from dashboard.ui import layout
 
 view = layout.current()
 view.header("Agents")

@@ -1,7 +1,7 @@
 """Chairman interventions: over time, per venture, and per 100 actions."""
 
-from dashboard import layout
 from dashboard.charts import interventions
+from dashboard.ui import layout
 
 view = layout.current()
 view.header("Chairman interventions")

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, layout
 from dashboard.charts import format as fmt
+from dashboard.ui import data, layout
 from dashboard.web import tokens
 from queries import Receipt, my_exports
 

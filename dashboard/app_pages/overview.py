@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from dashboard import export, layout
+from dashboard import export
 from dashboard.charts import confidence, theme, tiles, what_changed
 from dashboard.charts import format as fmt
+from dashboard.ui import layout
 
 view = layout.current()
 view.header("Overview")

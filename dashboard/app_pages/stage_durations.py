@@ -1,7 +1,7 @@
 """Stage durations: median, spread and p90 of the 40 stages, in human units."""
 
-from dashboard import layout
 from dashboard.charts import stage_times
+from dashboard.ui import layout
 
 view = layout.current()
 view.header("Stage durations")

@@ -13,9 +13,10 @@ import pandas as pd
 import streamlit as st
 
 import queries
-from dashboard import data, export, layout
+from dashboard import export
 from dashboard.charts import decisions, heatmap, theme, what_changed
 from dashboard.charts import format as fmt
+from dashboard.ui import data, layout
 
 DRILL_LIMIT = 5_000
 WINDOWS = (7, 14, 30)

@@ -1,8 +1,8 @@
 """What the benchmark asks: each page's query calls, and varied filters for a chairman.
 
-A page's calls mirror dashboard/layout.py (scope, the pickers' companies, ventures and agents,
+A page's calls mirror dashboard/ui/layout.py (scope, the pickers' companies, ventures and agents,
 the rollup zone, the data range: every page) and the page's own script in dashboard/app_pages/
-(through dashboard.data, without Streamlit's cache, so that every figure is the query layer's
+(through dashboard.ui.data, without Streamlit's cache, so that every figure is the query layer's
 own cost).
 """
 

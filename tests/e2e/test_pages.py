@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from dashboard import export, layout
+from dashboard import export
 from dashboard.charts import (
     agent_charts,
     decisions,
@@ -37,6 +37,7 @@ from dashboard.charts import (
     what_changed,
 )
 from dashboard.charts import format as fmt
+from dashboard.ui import layout
 from queries import Filters, Scope, config, engines, users
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

@@ -18,7 +18,7 @@ from security import world as w
 from security.elements import mentioned, read_csv
 from sqlalchemy import Engine
 
-from dashboard import layout
+from dashboard.ui import layout
 
 NAV = "[data-testid='stSidebarNav']"
 INERT = ("img[src='x']", "svg[onload]", "a[href^='javascript']", "[onerror]")

@@ -1,7 +1,7 @@
 """Drawing the dashboard's pages in-process with Streamlit's AppTest, signed in as a world user.
 
 dashboard/app.py runs exactly as served (sign-in gate, then layout.main); the user is signed in
-the way dashboard/auth.py documents for AppTest: a SignedIn in ``session_state[SESSION_KEY]``,
+the way dashboard/ui/auth.py documents for AppTest: a SignedIn in ``session_state[SESSION_KEY]``,
 here with a live session of the process's store, so the export links it draws work too.
 AppTest keeps the files of download buttons only during a run: :class:`RecordingStorage`, put
 in its place by :func:`record_downloads`, keeps them for the test.
@@ -22,8 +22,8 @@ from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaF
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
-from dashboard import layout
-from dashboard.auth import SESSION_KEY, SignedIn
+from dashboard.ui import layout
+from dashboard.ui.auth import SESSION_KEY, SignedIn
 from dashboard.web import sessions
 from dashboard.web.routes import Routes
 from queries import engines

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psutil
 
-from dashboard import data, layout
+from dashboard.ui import data, layout
 from security import world as w
 from security.elements import owners
 from security.wsclient import Tab, run_async, sign_in

@@ -14,8 +14,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from dashboard import data
 from dashboard.charts import format as fmt
+from dashboard.ui import data
 from security import apptest
 from security import world as w
 from security.elements import Download, Snapshot, fingerprint, owners, read_csv

@@ -2,7 +2,7 @@
 open (and cached). At R's next interaction every page shows nothing of C1, and an export whose
 link was made before the revocation is empty.
 
-The documented bound is the cache's TTL (dashboard/data.py, TTL_S); the scope is recomputed on
+The documented bound is the cache's TTL (dashboard/ui/data.py, TTL_S); the scope is recomputed on
 every run and is part of every cache key, so this test holds R to the next run, well within it.
 A deleted user is signed out at the next run: tests/test_auth.py
 (test_a_deleted_user_is_signed_out_at_the_next_run) and, for export links, tests/test_routes.py
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from dashboard import data
+from dashboard.ui import data
 from security import apptest
 from security import world as w
 from security.elements import owners, read_csv

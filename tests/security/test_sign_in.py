@@ -20,7 +20,7 @@ from streamlit.proto.Metric_pb2 import Metric
 from streamlit.proto.TextInput_pb2 import TextInput
 from streamlit.testing.v1 import AppTest
 
-from dashboard import auth
+from dashboard.ui import auth
 from dashboard.web.throttle import FREE_FAILURES, Throttle
 from security import apptest
 from security import world as w

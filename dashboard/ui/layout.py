@@ -16,13 +16,14 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import data, export, filters
+from dashboard import export
 from dashboard.charts import format as fmt
-from dashboard.filters import Selection
+from dashboard.ui import data, filter_state, period_presets, sidebar
+from dashboard.ui.filter_state import Selection
 from dashboard.web.sessions import SignedIn
 from queries import Filters, Scope, get_engine, timezone_name
 
-PAGES_DIR = Path(__file__).parent / "app_pages"
+PAGES_DIR = Path(__file__).parents[1] / "app_pages"
 # (file, title, url path): the titles are part of the UI contract. No page icons: Streamlit would
 # fetch a Material icon as favicon from fonts.gstatic.com, a third party the app never calls.
 PAGES = (
@@ -51,7 +52,7 @@ class View:
 
     @property
     def unfiltered(self) -> Filters:
-        return filters.unfiltered(self.filters)
+        return filter_state.unfiltered(self.filters)
 
     def load(self, name: str, **options: Any) -> Any:
         return data.load(self.engine, self.scope, self.filters, name, **options)
@@ -128,9 +129,9 @@ def main(user: SignedIn) -> None:
     page = navigation()
 
     def all_time(tz: str) -> tuple[date, date]:
-        return filters.all_time_range(*data.data_range(engine, scope), data.today(tz), tz)
+        return period_presets.all_time_range(*data.data_range(engine, scope), data.today(tz), tz)
 
-    selection, (start, end) = filters.sidebar(
+    selection, (start, end) = sidebar.sidebar(
         companies,
         ventures,
         agents=agents,
@@ -139,10 +140,10 @@ def main(user: SignedIn) -> None:
         today=data.today,
         all_time=all_time,
     )
-    notices = filters.notices()
+    notices = sidebar.notices()
     if notices:
-        st.warning(filters.notice_text(notices), icon=":material/link_off:")
-    chosen = data.guarded(lambda: filters.to_filters(selection, start, end))
+        st.warning(sidebar.notice_text(notices), icon=":material/link_off:")
+    chosen = data.guarded(lambda: filter_state.to_filters(selection, start, end))
     _current.set(
         View(
             user=user,
