@@ -26,14 +26,14 @@ from streamlit.testing.v1 import AppTest
 import queries
 from dashboard.charts import format as fmt
 from dashboard.charts import tiles
-from dashboard.ui import data, layout, sidebar
+from dashboard.ui import data, pages, sidebar
 from dashboard.ui.auth import SESSION_KEY, SignedIn
 from queries import Filters, config, demo, engines, schema
 from queries import admin as admin_users
 from queries.errors import DataUnavailable
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
-PAGES = [(file, title) for file, title, _ in layout.PAGES]
+PAGES = [(p.file, p.title) for p in pages.PAGES]
 HOSTILE_COMPANY = "<img src=x onerror=alert(1)>"
 HOSTILE_VENTURES = ("[x](javascript:alert(1))", '=HYPERLINK("http://x","y")')
 CHAIRMAN = "chairman@demo.local"

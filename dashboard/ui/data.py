@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 import queries
 from dashboard.charts import format as fmt
+from dashboard.ui import pages
 from queries import DashboardError, Filters, InvalidFilter, Scope
 
 TTL_S = 60
@@ -37,23 +38,6 @@ NO_ACCESS = (
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# The query functions a page may call through the cache, by name: a fixed allow-list.
-_FILTERED = (
-    "kpis",
-    "kpi_trend",
-    "stage_durations",
-    "stage_rates",
-    "error_rates",
-    "handoff_efficiency",
-    "chairman_interventions",
-    "venture_attention",
-    "metric_rows",
-    "count_rows",
-    "venture_stage_health",
-    "venture_changes",
-    "agent_activity",
-)
-
 
 def database_key(engine: Engine) -> str:
     """Which database an engine reads, without its password: part of every cache key."""
@@ -64,7 +48,7 @@ def database_key(engine: Engine) -> str:
 def _filtered(
     _engine: Engine, database: str, name: str, scope: Scope, filters: Filters, options: tuple
 ) -> Any:
-    if name not in _FILTERED:
+    if name not in pages.LOADS:
         raise ValueError(f"not a cached query: {name!r}")
     return getattr(queries, name)(_engine, scope, filters, **dict(options))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -18,24 +17,10 @@ from sqlalchemy import Engine
 
 from dashboard import export
 from dashboard.charts import format as fmt
-from dashboard.ui import data, filter_state, period_presets, sidebar
+from dashboard.ui import data, filter_state, pages, period_presets, sidebar
 from dashboard.ui.filter_state import Selection
 from dashboard.web.sessions import SignedIn
 from queries import Filters, Scope, get_engine, timezone_name
-
-PAGES_DIR = Path(__file__).parents[1] / "app_pages"
-# (file, title, url path): the titles are part of the UI contract. No page icons: Streamlit would
-# fetch a Material icon as favicon from fonts.gstatic.com, a third party the app never calls.
-PAGES = (
-    ("overview.py", "Overview", "overview"),
-    ("venture_health.py", "Venture health", "venture-health"),
-    ("agents.py", "Agents", "agents"),
-    ("stage_durations.py", "Stage durations", "stage-durations"),
-    ("error_rates.py", "Error rates", "error-rates"),
-    ("handoff_efficiency.py", "Handoff efficiency", "handoff-efficiency"),
-    ("chairman_interventions.py", "Chairman interventions", "chairman-interventions"),
-    ("export.py", "Export", "export"),
-)
 
 
 @dataclass(frozen=True)
@@ -112,11 +97,11 @@ def current() -> View:
 
 
 def navigation() -> Any:
-    pages = [
-        st.Page(str(PAGES_DIR / file), title=title, url_path=path, default=i == 0)
-        for i, (file, title, path) in enumerate(PAGES)
+    chosen = [
+        st.Page(str(p.script), title=p.title, url_path=p.path, default=i == 0)
+        for i, p in enumerate(pages.PAGES)
     ]
-    return st.navigation(pages, position="sidebar")
+    return st.navigation(chosen, position="sidebar")
 
 
 def main(user: SignedIn) -> None:

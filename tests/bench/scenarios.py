@@ -1,9 +1,9 @@
 """What the benchmark asks: each page's query calls, and varied filters for a chairman.
 
 A page's calls mirror dashboard/ui/layout.py (scope, the pickers' companies, ventures and agents,
-the rollup zone, the data range: every page) and the page's own script in dashboard/app_pages/
-(through dashboard.ui.data, without Streamlit's cache, so that every figure is the query layer's
-own cost).
+the rollup zone, the data range: every page), then the loads of its first draw as the registry
+(dashboard/ui/pages.py) lists them, with the options its script in dashboard/app_pages/ passes
+(made directly, without Streamlit's cache, so that every figure is the query layer's own cost).
 """
 
 from __future__ import annotations
@@ -18,27 +18,18 @@ import pandas as pd
 from sqlalchemy import Engine
 
 import queries
+from dashboard.ui import pages
 from queries import Filters, Scope
 
+# The options a page passes to its loads (dashboard/app_pages/): the first draw's calls are
+# the registry's (dashboard/ui/pages.py), in its order.
+OPTIONS: dict[str, dict[str, Any]] = {
+    "venture_attention": {"limit": 5},
+    "metric_rows": {"limit": 100},
+}
 # title -> the page's own calls: (query function, keyword options)
 PAGES: dict[str, list[tuple[str, dict[str, Any]]]] = {
-    "Overview": [
-        ("kpis", {}),
-        ("kpi_trend", {}),
-        ("venture_changes", {}),
-        ("venture_attention", {"limit": 5}),
-    ],
-    "Venture health": [
-        ("venture_stage_health", {}),
-        ("venture_changes", {}),
-        ("kpi_trend", {}),
-    ],
-    "Agents": [("agent_activity", {})],
-    "Stage durations": [("stage_durations", {})],
-    "Error rates": [("error_rates", {}), ("stage_rates", {})],
-    "Handoff efficiency": [("handoff_efficiency", {}), ("stage_rates", {})],
-    "Chairman interventions": [("chairman_interventions", {})],
-    "Export": [("count_rows", {}), ("metric_rows", {"limit": 100})],
+    p.title: [(name, OPTIONS.get(name, {})) for name in p.loads] for p in pages.PAGES
 }
 PERIODS = ("90 days", "all time")
 

@@ -37,21 +37,23 @@ from dashboard.charts import (
     what_changed,
 )
 from dashboard.charts import format as fmt
-from dashboard.ui import layout
+from dashboard.ui import pages
 from queries import Filters, Scope, config, engines, users
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-# title -> (url path, Plotly charts, in-page Download CSV buttons)
-PAGES = {
-    "Overview": ("", 0, 4),
-    "Venture health": ("venture-health", 2, 3),
-    "Agents": ("agents", 1, 1),
-    "Stage durations": ("stage-durations", 1, 1),
-    "Error rates": ("error-rates", 2, 2),
-    "Handoff efficiency": ("handoff-efficiency", 2, 2),
-    "Chairman interventions": ("chairman-interventions", 3, 3),
-    "Export": ("export", 0, 0),
+# title -> (Plotly charts, in-page Download CSV buttons) of each page of the registry
+DRAWS = {
+    "Overview": (0, 4),
+    "Venture health": (2, 3),
+    "Agents": (1, 1),
+    "Stage durations": (1, 1),
+    "Error rates": (2, 2),
+    "Handoff efficiency": (2, 2),
+    "Chairman interventions": (3, 3),
+    "Export": (0, 0),
 }
+# title -> (url path, Plotly charts, in-page Download CSV buttons); the default page is at "/"
+PAGES = {p.title: ("" if i == 0 else p.path, *DRAWS[p.title]) for i, p in enumerate(pages.PAGES)}
 # The CSV column each chart draws, the axis it is on, and the traces that draw it (None: all).
 DRAWN: dict[str, tuple[str, str, str | None]] = {
     "stage-durations": ("Median (s)", "y", "Median (p25–p75 spread)"),
@@ -81,8 +83,8 @@ CHART_DATA = """() => Array.from(
 })))"""
 
 
-def test_assert_pages_match_layout() -> None:
-    assert list(PAGES) == [title for _, title, _ in layout.PAGES]
+def test_draws_name_every_registered_page() -> None:
+    assert list(DRAWS) == [p.title for p in pages.PAGES]
 
 
 # ---- helpers --------------------------------------------------------------------------------

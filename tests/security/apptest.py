@@ -22,7 +22,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaF
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
-from dashboard.ui import layout
+from dashboard.ui import pages
 from dashboard.ui.auth import SESSION_KEY, SignedIn
 from dashboard.web import sessions
 from dashboard.web.routes import Routes
@@ -32,7 +32,7 @@ from security.elements import Download, Snapshot, snapshot
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # (script file, title, url path) of every page, as the navigation lists them.
-PAGES = [(file, title) for file, title, _ in layout.PAGES]
+PAGES = [(p.file, p.title) for p in pages.PAGES]
 
 
 class RecordingStorage(MemoryMediaFileStorage):

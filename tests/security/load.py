@@ -22,13 +22,13 @@ from typing import Any
 import httpx
 import psutil
 
-from dashboard.ui import data, layout
+from dashboard.ui import data, pages
 from security import world as w
 from security.elements import owners
 from security.wsclient import Tab, run_async, sign_in
 
 ROTATION = ("A", "B", "Z")
-PATHS = {path: title for _, title, path in layout.PAGES}
+PATHS = {p.path: p.title for p in pages.PAGES}
 
 
 @dataclass
