@@ -3,7 +3,7 @@
 Agent names are free text from the data. :func:`agents` lists the names that the scope's rows
 hold (and that :class:`~queries.criteria.Filters` accepts, so every listed name can be chosen);
 :func:`agent_activity` reports utilization and response time per agent over the rows the filters
-select. Both read the agent rollup of migration 0007 (sums per company, local day and
+select. Both read the agent rollup of migration f04 (sums per company, local day and
 ``agents_involved`` list, over all ventures and stages and again per venture and stage), so
 that a page view costs the days it shows, not the rows behind them; agent activity reads the raw
 rows only in a zone other than the rollup's. Both tenancy locks hold as everywhere: the scoped

@@ -1,6 +1,6 @@
 """Keeping the rollups folded: the log of changes moved into them every few seconds.
 
-Writers only append to ``orchdash.rollup_log`` (migration 0004); queries add the log to the
+Writers only append to ``orchdash.rollup_log`` (migration f04); queries add the log to the
 rollups, so answers are exact whether or not it is folded. Folding keeps the log short (and the
 queries cheap) without putting the work on the writers' path. ``orchdash run`` starts
 :func:`fold_every` in a daemon thread when it has the owner's connection (the embedded server,
@@ -23,7 +23,7 @@ _log = logging.getLogger(__name__)
 
 def fold(engine: Engine) -> int:
     """Fold the log now (an owner's engine), then merge the agent rollup's appended entries
-    (migration 0009); how many changes were folded (0 if another fold was under way)."""
+    (migration f04); how many changes were folded (0 if another fold was under way)."""
     with engine.begin() as conn:
         folded = int(conn.execute(sqlfiles.load("rollup_fold")).scalar() or 0)
     with engine.begin() as conn:

@@ -1,6 +1,6 @@
 """Which rollup rows cover a period: whole local months where they fit, single days elsewhere.
 
-The rollups (migration 0004) hold sums per local day and per local month of the rollup zone, and
+The rollups (migration f04) hold sums per local day and per local month of the rollup zone, and
 cumulative duration histograms per day and per month boundary. A period of ``Filters`` is a run
 of whole local days, so it is exactly a signed set of such cells (months, plus or minus a few
 days); reading months instead of their days makes an all-time page read some twenty rows per

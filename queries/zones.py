@@ -1,7 +1,7 @@
 """Time zones: which one the rollups serve.
 
 A period and its buckets may be read in any IANA zone (``Filters.tz``); the rollups hold local
-days of one zone only (migration 0004), so every other zone is computed from the raw rows:
+days of one zone only (migration f04), so every other zone is computed from the raw rows:
 exact, but slower. The dashboard says so when the chosen zone is not :func:`rollup_zone`.
 """
 

@@ -7,7 +7,7 @@
 -- are listed too.
 --
 -- The sums come per agents_involved list, from either source (the filter applies to the list):
---  * orchdash.agent_totals (migration 0007: per company, local day and list, in its zone) when
+--  * orchdash.agent_totals (migration f04: per company, local day and list, in its zone) when
 --    :tz is that zone: the days [start_day, end_day], summed over ventures and stages unless
 --    either is chosen, else per venture and stage (through an index by venture or by stage);
 --  * the raw rows otherwise, grouped by their list before the lists are unnested.

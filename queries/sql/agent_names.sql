@@ -1,5 +1,5 @@
 -- The agents named in the given companies' rows (already intersected with the scope), each once:
--- the choices of the Agents picker. Read from orchdash.agent_totals (migration 0007), which
+-- the choices of the Agents picker. Read from orchdash.agent_totals (migration f04), which
 -- keeps the signed sums of the rows that name agents per company and agents_involved over all
 -- days (day -infinity; a few dozen entries per company): a list all of whose rows went away
 -- nets out to no rows and names nobody.

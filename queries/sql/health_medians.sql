@@ -6,7 +6,7 @@
 -- values at floor and ceil of 0.5 * (n - 1), the ranks (n - 1) / 2 and n / 2 counted from 0.
 --
 -- Binned, in the rollup zone: the cell's coarse histogram over the period is the difference of
--- two cumulative arrays (orchdash.venture_day_prefix, migration 0010) plus what changed since
+-- two cumulative arrays (orchdash.venture_day_prefix, migration f04) plus what changed since
 -- the last fold (the log, with its sign); the bin that holds the middle rank, and how many of
 -- the period's durations lie below it, come from it; the values are then read in order from that
 -- bin's floor through the index orchdash_metrics_venture_durations (venture, stage, duration;

@@ -18,7 +18,7 @@
 -- (NULL where there are none); counts are sums of the column, NULL counting as nothing.
 -- low_* are the parts of rows, actions, measured durations and the two rates' weights that
 -- low-confidence rows carry: data_quality_score or confidence_score below :threshold (a missing
--- score is not low). The rollups count them at the stored threshold (migration 0006): they serve
+-- score is not low). The rollups count them at the stored threshold (migration f04): they serve
 -- only when :threshold is that one, or NULL (the caller wants no low_*; they come out 0 raw).
 -- params: company_ids, venture_ids, stages, start_ts, current_ts, end_ts, grain, tz, by_bucket, by_venture, by_stage, cell_span, cell_lo, cell_hi, cell_sign, cell_current, threshold, all_sums, agents, agents_all
 WITH setting AS MATERIALIZED (
@@ -156,7 +156,7 @@ t AS (
         CAST(sum(p.actions) AS bigint) AS actions,
         CAST(sum(p.successes) AS bigint) AS successes,
         CAST(sum(p.failures) AS bigint) AS failures,
-        -- The rollups keep the spec's fixed-scale numerics as exact integers (migration 0004).
+        -- The rollups keep the spec's fixed-scale numerics as exact integers (migration f04).
         CAST(sum(p.error_num) / nullif(10000 * sum(p.error_actions), 0) AS double precision)
             AS error_rate,
         CAST(sum(p.handoff_num) / nullif(100 * sum(p.handoff_actions), 0) AS double precision)

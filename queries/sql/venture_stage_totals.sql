@@ -84,7 +84,7 @@ t AS (
         CAST(sum(p.rows) AS bigint) AS rows,
         CAST(sum(p.actions) AS bigint) AS actions,
         CAST(sum(p.durations) AS bigint) AS measured,
-        -- The rollups keep the spec's fixed-scale numerics as exact integers (migration 0004).
+        -- The rollups keep the spec's fixed-scale numerics as exact integers (migration f04).
         CAST(sum(p.error_num) / nullif(10000 * sum(p.error_actions), 0) AS double precision)
             AS error_rate,
         CAST(sum(p.error_actions) AS bigint) AS error_actions,
