@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check dashboard queries tests
 	$(BIN)/ruff format --check dashboard queries tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -m "not bench"
@@ -29,4 +30,4 @@ bench: $(STAMP)
 	$(BIN)/pytest -m bench -s $(wildcard tests/bench) tests/security
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
