@@ -194,7 +194,13 @@ def expected_tables(
         ),
         "what-changed": changes.head(5) if title == "Overview" else changes,
         "venture-health": heatmap.shown_table(
-            heatmap.heatmap_table(cells, first_measure, first_reference)
+            heatmap.heatmap_table(
+                queries.heatmap_cells(
+                    cells, heatmap.MEASURES[first_measure].key, heatmap.AGAINST[first_reference]
+                ),
+                first_measure,
+                first_reference,
+            )
         ),
         "decisions": decisions.decisions_table(queries.kpi_trend(engine, scope, f)),
         "agents": agent_charts.activity_table(queries.agent_activity(engine, scope, f)),
