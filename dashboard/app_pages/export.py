@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.charts import format as fmt
+from dashboard.charts import raw_rows
 from dashboard.ui import data, layout
 from dashboard.web import tokens
 from queries import Receipt, my_exports
@@ -32,10 +33,7 @@ st.link_button(
     help="All selected rows, streamed as CSV. The link is valid for a few minutes.",
 )
 st.subheader(f"Preview: the newest {min(rows, PREVIEW_ROWS):,} rows")
-preview = view.load("metric_rows", limit=PREVIEW_ROWS)
-# What a reader looks for first; the ids, which the CSV also has, come last.
-first = ["recorded_at", "company", "venture", "stage_id", "action_count", "error_rate"]
-preview = preview[first + [c for c in preview.columns if c not in first]]
+preview = raw_rows.rows_table(view.load("metric_rows", limit=PREVIEW_ROWS))
 st.dataframe(preview, hide_index=True, key="table-export")
 
 # ---- receipts and the audit of the user's own exports ------------------------------------------

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from dashboard import export
-from dashboard.charts import confidence, theme, tiles, what_changed
 from dashboard.charts import format as fmt
-from dashboard.ui import layout
+from dashboard.charts import theme, tiles, what_changed
+from dashboard.ui import layout, tile_grid
 
 view = layout.current()
 view.header("Overview")
@@ -15,28 +15,7 @@ kpis = view.load("kpis")
 if kpis.empty or fmt.is_missing(kpis["actions"].iloc[0]) or kpis["actions"].iloc[0] == 0:
     view.nothing()
 trend = tiles.trend_table(view.load("kpi_trend"))
-row = kpis.iloc[0]
-
-for start in range(0, len(tiles.KPIS), 4):
-    for column, kpi in zip(st.columns(4), tiles.KPIS[start : start + 4], strict=False):
-        points = trend[kpi.unit_label].dropna()
-        column.metric(
-            kpi.label,
-            kpi.shown(row[kpi.column]),
-            delta=kpi.delta(row[kpi.column], row["prev_" + kpi.column]),
-            delta_color=kpi.delta_color,
-            delta_description="vs previous period",
-            chart_data=points.tolist() if len(points) > 1 else None,
-            chart_type="area",
-            border=True,
-            help=f"Previous period: {kpi.shown(row['prev_' + kpi.column])}",
-        )
-# Tiles built mostly from low-confidence rows say so (st.metric cannot be drawn faded).
-note = confidence.tile_note(kpis)
-for badge in note.badges:
-    st.badge(badge, icon=":material/visibility_off:", color="orange")
-if note.caption:
-    st.caption(fmt.markdown_text(note.caption))
+tile_grid.draw(kpis, trend)
 left, right = st.columns(2)
 with left:
     export.download_button(
