@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from dashboard.ui import filter_state, period_presets, sidebar
+from dashboard.ui import filter_state, period_presets, url_state
 from dashboard.ui.filter_state import Selection
 from dashboard.ui.period_presets import CUSTOM, DEFAULT_PERIOD
 from dashboard.ui.url_state import from_query, to_query
@@ -233,7 +233,7 @@ def test_all_time_without_data_is_today() -> None:
 
 
 def test_notice_text_is_inert_markdown() -> None:
-    text = sidebar.notice_text(["company “<img src=x onerror=alert(1)>”: no such company"])
+    text = url_state.notice_text(["company “<img src=x onerror=alert(1)>”: no such company"])
     # Every character Markdown or Streamlit could interpret is backslash-escaped.
     assert re.search(r"(?<!\\)[<>=()\[\]]", text.split("\n\n", 1)[1]) is None
     assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in text

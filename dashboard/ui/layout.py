@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from dashboard import export
 from dashboard.charts import format as fmt
-from dashboard.ui import data, filter_state, pages, period_presets, sidebar
+from dashboard.ui import data, filter_state, pages, period_presets, sidebar, url_state
 from dashboard.ui.filter_state import Selection
 from dashboard.web.sessions import SignedIn
 from queries import Filters, Scope, get_engine, timezone_name
@@ -127,7 +127,7 @@ def main(user: SignedIn) -> None:
     )
     notices = sidebar.notices()
     if notices:
-        st.warning(sidebar.notice_text(notices), icon=":material/link_off:")
+        st.warning(url_state.notice_text(notices), icon=":material/link_off:")
     chosen = data.guarded(lambda: filter_state.to_filters(selection, start, end))
     _current.set(
         View(

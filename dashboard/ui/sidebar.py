@@ -6,13 +6,13 @@ checked by dashboard/ui/url_state.py when a link is read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from dashboard.charts import format as fmt
 from dashboard.ui.filter_state import (
     DEFAULT_GRAIN,
     DEFAULT_MATCH,
@@ -121,25 +121,86 @@ def sidebar(
     company_names = dict(zip(companies["company_id"], companies["company"], strict=True))
     venture_names = dict(zip(ventures["venture_id"], ventures["venture"], strict=True))
     venture_companies = dict(zip(ventures["venture_id"], ventures["company_id"], strict=True))
-
     if not st.session_state.get(KEY_LOADED):
-        params = url_params()
-        link_tz = url_timezone(params, default_tz)
-        selection, notices = from_query(
-            params,
-            companies=company_names.keys(),
-            venture_companies=venture_companies,
-            agents=agents,
-            today=today(link_tz),
-            all_time=lambda: all_time(link_tz),
-            default_tz=default_tz,
-        )
-        _seed(selection, today(link_tz), lambda: all_time(link_tz))
-        st.session_state[KEY_NOTICES] = notices
-        st.session_state[KEY_LOADED] = True
+        _read_link(company_names, venture_companies, agents, default_tz, today, all_time)
+    _keep_defaults(default_tz)
+    tz = _chosen_zone(default_tz)
+    day = today(tz)
 
-    # Streamlit forgets a widget's value after a run that did not draw it (an error stopped the
-    # run early): fall back to the defaults rather than to each widget's first option.
+    def span() -> DateRange:
+        return all_time(tz)
+
+    bar = st.sidebar
+    chosen, venture_ids, stages, chosen_agents, agents_match = _scope_pickers(
+        bar, company_names, venture_names, venture_companies, agents
+    )
+    period, start, end = _period_picker(bar, day, span)
+    grain = bar.radio(
+        "Grain",
+        GRAINS,
+        format_func=str.capitalize,
+        key=KEY_GRAIN,
+        horizontal=True,
+        on_change=_clear_notices,
+    )
+    bar.selectbox(
+        "Time zone",
+        zone_options(default_tz, tz),
+        key=KEY_TZ,
+        help="Periods and buckets are local days, weeks and months of this zone.",
+        on_change=_clear_notices,
+    )
+
+    selection = Selection(
+        company_ids=tuple(chosen),
+        venture_ids=tuple(venture_ids),
+        stages=tuple(stages),
+        period=period,
+        start=start,
+        end=end,
+        grain=grain or DEFAULT_GRAIN,
+        agents=tuple(sorted(chosen_agents)),
+        agents_match=agents_match or DEFAULT_MATCH,
+        tz=tz,
+    )
+    for note in raw_notes(selection, rollup_zone):
+        bar.caption(note)
+    dates = selected_dates(selection, day, span)
+    st.session_state[KEY_LAST_DATES] = dates
+    wanted = to_query(selection, *dates, default_tz=default_tz)
+    if url_params() != wanted:
+        st.query_params.from_dict(wanted)
+    return selection, dates
+
+
+def _read_link(
+    company_names: Mapping[str, str],
+    venture_companies: Mapping[str, str],
+    agents: Sequence[str],
+    default_tz: str,
+    today: Callable[[str], date],
+    all_time: Callable[[str], DateRange],
+) -> None:
+    """Seed the widgets from the URL, once per session, and keep its notices."""
+    params = url_params()
+    link_tz = url_timezone(params, default_tz)
+    selection, notices = from_query(
+        params,
+        companies=company_names.keys(),
+        venture_companies=venture_companies,
+        agents=agents,
+        today=today(link_tz),
+        all_time=lambda: all_time(link_tz),
+        default_tz=default_tz,
+    )
+    _seed(selection, today(link_tz), lambda: all_time(link_tz))
+    st.session_state[KEY_NOTICES] = notices
+    st.session_state[KEY_LOADED] = True
+
+
+def _keep_defaults(default_tz: str) -> None:
+    """Streamlit forgets a widget's value after a run that did not draw it (an error stopped the
+    run early): fall back to the defaults rather than to each widget's first option."""
     for key, default in (
         (KEY_COMPANIES, []),
         (KEY_VENTURES, []),
@@ -151,13 +212,16 @@ def sidebar(
         (KEY_TZ, default_tz),
     ):
         st.session_state.setdefault(key, default)
-    tz = _chosen_zone(default_tz)
-    day = today(tz)
 
-    def span() -> DateRange:
-        return all_time(tz)
 
-    bar = st.sidebar
+def _scope_pickers(
+    bar: Any,
+    company_names: Mapping[str, str],
+    venture_names: Mapping[str, str],
+    venture_companies: Mapping[str, str],
+    agents: Sequence[str],
+) -> tuple[list, list, list, list, str]:
+    """`Companies`, `Ventures` (of the chosen companies), `Stages`, `Agents`, `Agents match`."""
     _keep_only(KEY_COMPANIES, company_names)
     chosen = bar.multiselect(
         "Companies",
@@ -205,6 +269,13 @@ def sidebar(
         help="Rows that involve any of the chosen agents, or all of them.",
         on_change=_clear_notices,
     )
+    return chosen, venture_ids, stages, chosen_agents, agents_match
+
+
+def _period_picker(
+    bar: Any, day: date, span: Callable[[], DateRange]
+) -> tuple[str, date | None, date | None]:
+    """`Period`, and `Dates` for a custom range: the period and, when custom, its dates."""
     period = bar.selectbox("Period", PERIODS, key=KEY_PERIOD, on_change=_period_changed)
     start: date | None = None
     end: date | None = None
@@ -226,49 +297,8 @@ def sidebar(
         else:
             # Half-picked range: keep showing the last complete one.
             start, end = st.session_state.get(KEY_LAST_DATES) or (None, None)
-    grain = bar.radio(
-        "Grain",
-        GRAINS,
-        format_func=str.capitalize,
-        key=KEY_GRAIN,
-        horizontal=True,
-        on_change=_clear_notices,
-    )
-    bar.selectbox(
-        "Time zone",
-        zone_options(default_tz, tz),
-        key=KEY_TZ,
-        help="Periods and buckets are local days, weeks and months of this zone.",
-        on_change=_clear_notices,
-    )
-
-    selection = Selection(
-        company_ids=tuple(chosen),
-        venture_ids=tuple(venture_ids),
-        stages=tuple(stages),
-        period=period,
-        start=start,
-        end=end,
-        grain=grain or DEFAULT_GRAIN,
-        agents=tuple(sorted(chosen_agents)),
-        agents_match=agents_match or DEFAULT_MATCH,
-        tz=tz,
-    )
-    for note in raw_notes(selection, rollup_zone):
-        bar.caption(note)
-    dates = selected_dates(selection, day, span)
-    st.session_state[KEY_LAST_DATES] = dates
-    wanted = to_query(selection, *dates, default_tz=default_tz)
-    if url_params() != wanted:
-        st.query_params.from_dict(wanted)
-    return selection, dates
+    return period, start, end
 
 
 def notices() -> list[str]:
     return list(st.session_state.get(KEY_NOTICES) or [])
-
-
-def notice_text(lines: Sequence[str]) -> str:
-    """One warning for a link's ignored values, safe to render as Markdown."""
-    items = "\n".join(f"- {fmt.markdown_text(line)}" for line in lines)
-    return f"Some values in the link were ignored:\n\n{items}"

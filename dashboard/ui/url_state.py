@@ -243,3 +243,9 @@ def to_query(
         "tz": [selection.tz] if selection.tz != default else [],
     }
     return {key: values for key, values in query.items() if values}
+
+
+def notice_text(lines: Sequence[str]) -> str:
+    """One warning for a link's ignored values, safe to render as Markdown."""
+    items = "\n".join(f"- {fmt.markdown_text(line)}" for line in lines)
+    return f"Some values in the link were ignored:\n\n{items}"
