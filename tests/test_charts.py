@@ -16,9 +16,9 @@ import plotly.graph_objects as go
 import pytest
 
 import queries
-from dashboard import export
 from dashboard.charts import confidence, decisions, interventions, rates, stage_times, theme, tiles
 from dashboard.charts import format as fmt
+from dashboard.ui import table_csv
 
 ZONE = ZoneInfo("Europe/Berlin")
 HOSTILE = ("<img src=x onerror=alert(1)>", "[x](javascript:alert(1))", '=HYPERLINK("http://x")')
@@ -135,7 +135,7 @@ def test_csv_is_safe_in_a_spreadsheet() -> None:
             "Count": pd.array(range(len(cells)), dtype="Int64"),
         }
     )
-    rows = read_csv(export.to_csv(frame))
+    rows = read_csv(table_csv.to_csv(frame))
     assert rows[0] == ["Name", "Number", "Count"]
     names = [r[0] for r in rows[1:]]
     for original, written in zip(cells, names, strict=True):
@@ -153,14 +153,14 @@ def test_csv_writes_bucket_days_and_blank_missing_values() -> None:
             "Rate (%)": [1.5, math.nan],
         }
     )
-    rows = read_csv(export.to_csv(frame))
+    rows = read_csv(table_csv.to_csv(frame))
     assert rows[1:] == [["2026-11-01", "1.5"], ["2026-11-02", ""]]
 
 
 def test_file_name_says_what_and_when() -> None:
-    name = export.file_name("Error rates", date(2026, 8, 28), date(2026, 11, 26))
+    name = table_csv.file_name("Error rates", date(2026, 8, 28), date(2026, 11, 26))
     assert name == "error-rates_2026-08-28_2026-11-26.csv"
-    assert export.file_name("../../etc/passwd", date(2026, 1, 1), date(2026, 1, 2)).startswith(
+    assert table_csv.file_name("../../etc/passwd", date(2026, 1, 1), date(2026, 1, 2)).startswith(
         "etc-passwd_"
     )
 
@@ -386,7 +386,7 @@ def test_attention_table_names_stay_raw_for_the_dataframe() -> None:
     table = tiles.attention_table(frame)
     assert table.loc[0, theme.VENTURE] == HOSTILE[0]
     assert table.loc[0, theme.ERROR_RATE] == pytest.approx(20.0)
-    rows = read_csv(export.to_csv(table))
+    rows = read_csv(table_csv.to_csv(table))
     assert rows[1][1] == "'" + HOSTILE[2]
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 import queries
-from dashboard.export import to_csv
+from dashboard.ui.table_csv import to_csv
 from queries import Filters, Scope, engines
 from queries.extracts import CHUNK_BYTES, HEADER, RecordEnds
 
@@ -151,7 +151,7 @@ def test_a_pages_csv_and_the_streamed_export_neutralise_the_same_cells(
     app: Engine, world: mw.World
 ) -> None:
     """One rule for both extracts: the names of every row, as a page's `Download CSV` of a frame
-    writes them (dashboard.export.to_csv) and as the streamed export writes them (COPY of
+    writes them (dashboard.ui.table_csv.to_csv) and as the streamed export writes them (COPY of
     export_rows.sql), are the same cells; numbers are numbers in both."""
     columns = [*NAMES, "compute_cost", "handoff_efficiency"]
     raw = set(mw.COMPANY_NAMES.values()) | set(world.ventures["venture"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dashboard import export
 from dashboard.charts import rates as rate_charts
+from dashboard.ui import table_csv
 from dashboard.ui.layout import View
 
 
@@ -11,7 +11,7 @@ def rates(view: View, title: str, query: str, column: str) -> None:
     """A rate per venture over time at the chosen grain, then per stage (Error rates, Handoff)."""
     view.header(title)
     view.need_access()
-    slug = export.slug(title)
+    slug = table_csv.slug(title)
     over_time = rate_charts.rate_table(view.load(query), column)
     if over_time.empty:
         view.nothing()

@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from dashboard import export
 from dashboard.charts import format as fmt
 from dashboard.charts import theme, tiles, what_changed
-from dashboard.ui import layout, tile_grid
+from dashboard.ui import layout, table_csv, tile_grid
 
 view = layout.current()
 view.header("Overview")
@@ -18,14 +17,14 @@ trend = tiles.trend_table(view.load("kpi_trend"))
 tile_grid.draw(kpis, trend)
 left, right = st.columns(2)
 with left:
-    export.download_button(
+    table_csv.download_button(
         tiles.kpi_table(kpis),
         view.file_name("kpis"),
         key="csv-kpis",
         help="The tiles: each measure in this period and in the previous one.",
     )
 with right:
-    export.download_button(
+    table_csv.download_button(
         trend,
         view.file_name("kpi-trend"),
         key="csv-kpi-trend",

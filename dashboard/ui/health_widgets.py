@@ -15,10 +15,9 @@ import pandas as pd
 import streamlit as st
 
 import queries
-from dashboard import export
 from dashboard.charts import decisions, heatmap, raw_rows, theme
 from dashboard.charts import format as fmt
-from dashboard.ui import data
+from dashboard.ui import data, table_csv
 from dashboard.ui.layout import View
 from queries import Filters
 
@@ -61,7 +60,7 @@ def clicked_heatmap(
         on_select="rerun",
         selection_mode="points",
     )
-    export.download_button(
+    table_csv.download_button(
         heatmap.shown_table(table), view.file_name("venture-health"), key="csv-venture-health"
     )
     st.caption(
@@ -147,4 +146,6 @@ def before_after(view: View, pick: DecisionPick) -> None:
             f"Handoff efficiency, {pick.window} days {name.lower()}",
             fmt.percent(effect.loc[1, name]),
         )
-    export.download_button(effect, view.file_name("decision-before-after"), key="csv-before-after")
+    table_csv.download_button(
+        effect, view.file_name("decision-before-after"), key="csv-before-after"
+    )

@@ -15,9 +15,8 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import export
 from dashboard.charts import format as fmt
-from dashboard.ui import data, filter_state, pages, period_presets, sidebar, url_state
+from dashboard.ui import data, filter_state, pages, period_presets, sidebar, table_csv, url_state
 from dashboard.ui.filter_state import Selection
 from dashboard.web.sessions import SignedIn
 from queries import Filters, Scope, get_engine, timezone_name
@@ -46,7 +45,7 @@ class View:
         return data.empty_reason(self.engine, self.scope, self.filters, self.unfiltered)
 
     def file_name(self, what: str) -> str:
-        return export.file_name(what, self.filters.start, self.filters.end)
+        return table_csv.file_name(what, self.filters.start, self.filters.end)
 
     def header(self, title: str) -> None:
         st.title(title)
@@ -57,20 +56,20 @@ class View:
 
     def chart(self, figure: Any, table: pd.DataFrame, what: str) -> None:
         """A chart and the `Download CSV` of the table it draws."""
-        slug = export.slug(what)
+        slug = table_csv.slug(what)
         st.plotly_chart(
             figure,
             theme="streamlit",
             key=f"chart-{slug}",
             config={"displaylogo": False},
         )
-        export.download_button(table, self.file_name(what), key=f"csv-{slug}")
+        table_csv.download_button(table, self.file_name(what), key=f"csv-{slug}")
 
     def table(self, table: pd.DataFrame, what: str, **options: Any) -> None:
         """A table and its `Download CSV`."""
-        slug = export.slug(what)
+        slug = table_csv.slug(what)
         st.dataframe(table, hide_index=True, key=f"table-{slug}", **options)
-        export.download_button(table, self.file_name(what), key=f"csv-{slug}")
+        table_csv.download_button(table, self.file_name(what), key=f"csv-{slug}")
 
     def need_access(self) -> None:
         """Stop with the explained empty state when the user may see no company."""

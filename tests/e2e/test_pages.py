@@ -24,7 +24,6 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 import queries
-from dashboard import export
 from dashboard.charts import (
     agent_charts,
     decisions,
@@ -37,7 +36,7 @@ from dashboard.charts import (
     what_changed,
 )
 from dashboard.charts import format as fmt
-from dashboard.ui import pages
+from dashboard.ui import pages, table_csv
 from queries import Filters, Scope, config, engines, users
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -332,7 +331,7 @@ def test_each_download_csv_holds_the_chairmans_rows_as_shown(
         assert (start, end) == (f.start.isoformat(), f.end.isoformat())
         data = Path(download.path()).read_bytes()
         # Exactly the chairman's data as the query layer gives it, nothing else.
-        assert data == export.to_csv(expected[slug]), slug
+        assert data == table_csv.to_csv(expected[slug]), slug
         rows = read_csv(data)
         assert rows, slug
         if theme.COMPANY in rows[0]:

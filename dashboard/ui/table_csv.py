@@ -1,7 +1,7 @@
 """CSV of a displayed frame that is safe to open in a spreadsheet, and file names that say what.
 
-The streamed extract of raw rows is the `/export.csv` route's (dashboard.routes); this module is
-for the small aggregated frames the pages show.
+The streamed extract of raw rows is the `/export.csv` route's (dashboard.web.routes); this
+module is for the small aggregated frames the pages show.
 """
 
 from __future__ import annotations
