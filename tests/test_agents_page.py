@@ -32,7 +32,7 @@ def engine(demo_db: Demo) -> Iterator[Engine]:
 
 
 def test_the_agents_page_shows_exactly_the_query(app_env: Demo, engine: Engine) -> None:
-    at = open_page(app_for(app_env, CHAIRMAN), "agents.py")
+    at = open_page(app_for(app_env, CHAIRMAN), "agent_activity.py")
     assert_clean(at)
     assert [t.value for t in at.title] == ["Agents"]
     [spec] = plotly_specs(at)
@@ -88,7 +88,7 @@ def test_a_link_with_agents_and_a_zone_reproduces_the_view(app_env: Demo, engine
 
 def test_bad_zone_agent_and_match_are_dropped_with_a_notice(app_env: Demo) -> None:
     query = {"tz": "Mars/Olympus", "agent": ["no-such-agent"], "agents_match": "some"}
-    at = open_page(app_for(app_env, CHAIRMAN, query), "agents.py")
+    at = open_page(app_for(app_env, CHAIRMAN, query), "agent_activity.py")
     assert_clean(at)
     assert len(at.warning) == 1
     notice = at.warning[0].value
@@ -100,7 +100,7 @@ def test_bad_zone_agent_and_match_are_dropped_with_a_notice(app_env: Demo) -> No
 
 
 def test_changing_zone_and_agents_rewrites_the_url(app_env: Demo) -> None:
-    at = open_page(app_for(app_env, CHAIRMAN), "agents.py")
+    at = open_page(app_for(app_env, CHAIRMAN), "agent_activity.py")
     before = at.dataframe[0].value
     at.selectbox(key=sidebar.KEY_TZ).set_value(KOLKATA).run()
     assert_clean(at)

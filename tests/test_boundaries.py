@@ -58,7 +58,7 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
         ("queries/criteria.py", "import streamlit", "queries never imports the dashboard"),
         ("queries/rows.py", "from dashboard.charts import format", "queries never imports"),
         (
-            "dashboard/app_pages/agents.py",
+            "dashboard/app_pages/agent_activity.py",
             "import queries.transactions",
             "public API of queries only",
         ),
@@ -92,3 +92,12 @@ def test_charts_read_settings_only() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module == "queries":
                 names = {a.name for a in node.names}
                 assert names <= CHARTS_FROM_QUERIES, (path, names - CHARTS_FROM_QUERIES)
+
+
+def test_no_module_name_repeats_across_dashboard_and_queries() -> None:
+    """A name means one thing: dashboard/ and queries/ share no module name (``__init__`` aside)."""
+
+    def names(package: str) -> set[str]:
+        return {p.name for p in (ROOT / package).rglob("*.py") if p.name != "__init__.py"}
+
+    assert names("dashboard") & names("queries") == set()

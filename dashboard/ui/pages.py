@@ -48,7 +48,7 @@ PAGES = (
         ("venture_stage_health", "venture_changes", "kpi_trend"),
         later=("kpis",),
     ),
-    Page("agents.py", "Agents", "agents", ("agent_activity",)),
+    Page("agent_activity.py", "Agents", "agents", ("agent_activity",)),
     Page("stage_durations.py", "Stage durations", "stage-durations", ("stage_durations",)),
     Page("error_rates.py", "Error rates", "error-rates", ("error_rates", "stage_rates")),
     Page(
