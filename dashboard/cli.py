@@ -135,6 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         process.terminate()
         return process.wait()
+    finally:
+        if not os.environ.get("DATABASE_URL"):
+            embedded.forget_exited_users()
 
 
 def _interrupted(signum: int, frame: Any) -> None:

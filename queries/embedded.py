@@ -77,6 +77,15 @@ def _forget_dead_handles(server: Any) -> None:
             handles.put(alive)
 
 
+def forget_exited_users() -> None:
+    """Drop from the server's list of users the processes that exited without taking themselves
+    off: Streamlit, stopped by SIGTERM, runs no exit handler. Called by `orchdash run` once its
+    Streamlit child has exited, so that its own exit stops the server when it is the last."""
+    with _lock:
+        if _server is not None:
+            _forget_dead_handles(_server)
+
+
 def embedded_url(user: str, database: str) -> str:
     socket_dir = make_url(embedded_server().get_uri()).query["host"]
     return f"postgresql+psycopg://{user}@/{database}?host={socket_dir}"

@@ -4,8 +4,11 @@ shared links, sign-out in every tab, and OIDC through a real provider (oidc-prov
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -213,6 +216,13 @@ def test_sigterm_stops_the_app_and_its_embedded_database(
     postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
     streamlit = psutil.Process(server.process.pid).children()
     assert streamlit
+    # A refused download writes an audit row: the Streamlit process joins the embedded server
+    # too, as any signed-in page would, and is then among its users. Stopped by SIGTERM, it runs
+    # no exit handler to take itself off: `orchdash run` must do it, or the server stays.
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"{server.url}/export.csv?token=junk", timeout=30)
+    users = json.loads((server.data_dir / "pgdata" / ".handle_pids.json").read_text())
+    assert {p.pid for p in streamlit} & set(users)
     server.process.send_signal(signal.SIGTERM)
     server.process.wait(timeout=60)
     _, running = psutil.wait_procs(streamlit, timeout=60)
