@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench lint install clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -m "not bench"
+
+# The README's screenshots, taken by the browser tests (which otherwise keep them out of the tree).
+screenshots: $(STAMP)
+	ORCHDASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -m browser tests/e2e/test_pages.py
 
 bench: $(STAMP)
 	$(BIN)/pytest -m bench -s $(wildcard tests/bench) tests/security

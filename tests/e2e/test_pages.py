@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,7 +40,11 @@ from dashboard.charts import format as fmt
 from dashboard.ui import pages, table_csv
 from queries import Filters, Scope, config, engines, users
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's pictures are rewritten only when asked (`make screenshots` sets the folder): the
+# demo data is relative to today, so every run would otherwise leave the tree modified.
+SCREENSHOTS = Path(
+    os.environ.get("ORCHDASH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "orchdash-screenshots"
+)
 # title -> (Plotly charts, in-page Download CSV buttons) of each page of the registry
 DRAWS = {
     "Overview": (0, 4),
