@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
+	bash tests/system-packages.sh
 	$(BIN)/pytest -m "not bench"
 
 # The README's screenshots, taken by the browser tests (which otherwise keep them out of the tree).
