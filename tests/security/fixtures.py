@@ -8,27 +8,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import date
 
 import pytest
 from harness import AppServer
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
-from queries import config, engines, schema
+from queries import config, engines
 from security import world as w
 from security.servers import start_server
 
 
 @pytest.fixture(scope="session")
 def hostile_world(new_database: Callable[[str], str]) -> w.World:
-    url = new_database("orchdash_security")
-    schema.migrate(url)
-    owner = create_engine(url, poolclass=NullPool)
-    try:
-        return w.build(owner, url, date.today())
-    finally:
-        owner.dispose()
+    return w.migrated(new_database("orchdash_security"))
 
 
 @pytest.fixture(scope="session")

@@ -13,14 +13,13 @@ transaction, per table) stay there; the role's own attributes are also in test_a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from queries import config, engines, schema, transactions
+from queries import config, engines, transactions
 from security import world as w
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -101,13 +100,7 @@ DOORS = {
 # world is replaced here by one of the module's own.
 @pytest.fixture(scope="module")
 def hostile_world(database_maker: Callable[[str], str]) -> w.World:
-    url = database_maker("orchdash_roles")
-    schema.migrate(url)
-    owner = create_engine(url, poolclass=NullPool)
-    try:
-        return w.build(owner, url, date.today())
-    finally:
-        owner.dispose()
+    return w.migrated(database_maker("orchdash_roles"))
 
 
 @pytest.fixture(scope="module")

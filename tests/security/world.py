@@ -20,9 +20,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
-from queries import admin
+from queries import admin, schema
 
 SEED = 6006
 DAYS = 100
@@ -111,6 +112,16 @@ class World:
 
 def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def migrated(url: str) -> World:
+    """Migrate the empty database at ``url`` (an owner's URL) and insert the world, as of today."""
+    schema.migrate(url)
+    owner = create_engine(url, poolclass=NullPool)
+    try:
+        return build(owner, url, date.today())
+    finally:
+        owner.dispose()
 
 
 def build(owner: Engine, url: str, today: date) -> World:
