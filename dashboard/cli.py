@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dashboard.web import startup
 from queries import admin, embedded, engines, schema
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -97,7 +98,19 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _web_environment() -> dict[str, str]:
+    """The Streamlit process's environment: the owner's URL stays here (migration, the fold)."""
+    return {k: v for k, v in os.environ.items() if k != startup.OWNER_URL_VARIABLE}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    # Checked as the Streamlit process will see it, before anything is migrated or started.
+    startup.check_environment(
+        _web_environment(),
+        run_in=PACKAGE_DIR.parent,
+        script=PACKAGE_DIR / "server.py",
+        streamlit_args=args.streamlit_args,
+    )
     if not os.environ.get("DATABASE_URL"):
         # The embedded server is kept alive by this process for the lifetime of the app; the
         # Streamlit process joins the same server, and the last of the two to exit stops it.
@@ -126,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     print(f"Serving the dashboard on http://localhost:{port}", file=sys.stderr)
     # Streamlit reads .streamlit/ from the working directory: the project's own folder.
-    process = subprocess.Popen(command, cwd=PACKAGE_DIR.parent)
+    process = subprocess.Popen(command, cwd=PACKAGE_DIR.parent, env=_web_environment())
     # A service manager (systemd, docker stop) sends SIGTERM: stop as on Ctrl-C, so that
     # Streamlit is stopped too and the exit handlers stop the embedded server.
     signal.signal(signal.SIGTERM, _interrupted)
@@ -197,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         # What is wrong and how to fix it, without a traceback: nothing was changed.
         print(error, file=sys.stderr)
         return 1
+    except startup.StartupError as error:
+        # Likewise: found before anything was migrated or started.
+        print(error, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

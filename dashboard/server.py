@@ -6,9 +6,11 @@ one process, so the routes and the script runs share the session store in memory
 
 import streamlit as st
 
-from dashboard.web import sessions, signing
+from dashboard.web import sessions, signing, startup
 from dashboard.web.routes import routes
 
+# An owner's URL in the environment or a weak [auth] cookie_secret stops the start first.
+startup.exit_if_unsafe()
 # Settings are read now, so that a bad ORCHDASH_SECRET_KEY or session length stops the start
 # with its message instead of failing the first sign-in.
 signing.secret_key()
