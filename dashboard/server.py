@@ -6,7 +6,7 @@ one process, so the routes and the script runs share the session store in memory
 
 import streamlit as st
 
-from dashboard.web import sessions, signing, startup
+from dashboard.web import headers, sessions, signing, startup
 from dashboard.web.routes import routes
 
 # An owner's URL in the environment or a weak [auth] cookie_secret stops the start first.
@@ -16,4 +16,4 @@ startup.exit_if_unsafe()
 signing.secret_key()
 sessions.store()
 
-app = st.App("app.py", routes=routes())
+app = st.App("app.py", routes=routes(), middleware=headers.middleware())
