@@ -60,6 +60,23 @@ from queries.figures import (
 from queries.health import cell_rows, heatmap_cells, venture_stage_health
 from queries.low_confidence import default_threshold
 from queries.rows import count_rows, metric_rows
+from queries.sign_in_state import (
+    SessionUser,
+    ThrottlePolicy,
+    export_link_create,
+    export_link_open,
+    identity_link,
+    identity_user,
+    plausible_secret,
+    session_end,
+    session_end_user,
+    session_get,
+    sign_in_failed,
+    sign_in_succeeded,
+    sign_in_wait,
+    ticket_issue,
+    ticket_redeem,
+)
 from queries.users import user_exists, user_id_for_email, verify_password
 from queries.zones import rollup_zone
 
@@ -112,6 +129,22 @@ __all__ = [
     "user_exists",
     "user_id_for_email",
     "verify_password",
+    # Sessions, tickets, export links, throttle and SSO links, shared by every replica (f06).
+    "SessionUser",
+    "ThrottlePolicy",
+    "export_link_create",
+    "export_link_open",
+    "identity_link",
+    "identity_user",
+    "plausible_secret",
+    "session_end",
+    "session_end_user",
+    "session_get",
+    "sign_in_failed",
+    "sign_in_succeeded",
+    "sign_in_wait",
+    "ticket_issue",
+    "ticket_redeem",
     # Export receipts, and the audit of exports (the Export page lists the user's own).
     "EMPTY_SHA256",
     "Action",

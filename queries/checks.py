@@ -47,12 +47,40 @@ RLS_TABLES = (
 VIEWS = ("orchdash.metric_facts", "orchdash.log_facts")
 SETTINGS = ("orchdash.agent_settings", "orchdash.rollup_settings")
 # What the runtime role must not write: all of the above, and the table the dashboard never reads.
-NO_WRITES = (*RLS_TABLES, *VIEWS, *SETTINGS, "public.eva_orchestration_sessions")
+# The sign-in state of migration f06: only through its functions, never written directly.
+SIGN_IN_STATE = (
+    "orchdash.sessions",
+    "orchdash.sign_in_tickets",
+    "orchdash.export_links",
+    "orchdash.sign_in_failures",
+    "orchdash.sign_in_load",
+    "orchdash.identity_links",
+)
+NO_WRITES = (
+    *RLS_TABLES,
+    *VIEWS,
+    *SETTINGS,
+    *SIGN_IN_STATE,
+    "public.eva_orchestration_sessions",
+)
 SIGN_IN_FUNCTIONS = (
     "orchdash.account_by_email(text)",
     "orchdash.account_active(uuid)",
     "orchdash.record_export(text, text, jsonb, text, timestamp with time zone, bigint, uuid[],"
     " text, text)",
+    "orchdash.session_get(bytea, boolean)",
+    "orchdash.session_end(bytea)",
+    "orchdash.session_end_user(uuid)",
+    "orchdash.ticket_issue(bytea, uuid, text, double precision)",
+    "orchdash.ticket_redeem(bytea, bytea, double precision, double precision)",
+    "orchdash.export_link_create(bytea, bytea, jsonb, double precision)",
+    "orchdash.export_link_open(bytea, bytea)",
+    "orchdash.sign_in_wait(bytea[], integer)",
+    "orchdash.sign_in_failed(bytea[], integer[], double precision[], double precision[],"
+    " double precision)",
+    "orchdash.sign_in_succeeded(bytea[])",
+    "orchdash.identity_user(text, text)",
+    "orchdash.identity_link(text, text, uuid)",
 )
 TIMEOUT_MS = 60_000
 FOLD_FACTOR = 3  # the log may be this many times fold_after old before the fold counts as stopped

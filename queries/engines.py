@@ -58,6 +58,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         "connect_args": {"application_name": "orchdash", "prepare_threshold": None},
         # No hstore here: its type lookup would cost each new engine a round trip.
         "use_native_hstore": False,
+        # Errors name the statement but not its values: a typed email (or a password typed into
+        # the email field) never reaches a log through an error's text.
+        "hide_parameters": True,
         # A restarted server leaves dead pooled connections; ping before use.
         "pool_pre_ping": True,
         "pool_size": int(os.environ.get("ORCHDASH_POOL_SIZE", "8")),

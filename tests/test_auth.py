@@ -1,14 +1,16 @@
-"""Sign-in: password check on real auth.users rows, throttling, sessions, cookies, export tokens,
-and the gate (AppTest) that draws the sign-in page or lets a signed-in user through.
+"""Sign-in: password check on real auth.users rows, throttling, sessions, cookies, export links,
+SSO identities, and the gate (AppTest) that draws the sign-in page or lets a signed-in user in.
 
 The module runs on a plain database and on Supabase-shaped ones (PostgreSQL 15 and 18, migrated
-as Supabase's non-superuser postgres; accounts stored as Supabase Auth stores them). Time is
-moved with an injectable clock, never waited for.
+as Supabase's non-superuser postgres; accounts stored as Supabase Auth stores them). Sessions,
+tickets, links and the throttle live in the database (migration f06) and go by its clock: time
+is moved by moving their rows' times back as the owner, never waited for.
 """
 
 from __future__ import annotations
 
-import re
+import base64
+import hashlib
 import stat
 import uuid
 from dataclasses import dataclass
@@ -20,32 +22,19 @@ from urllib.parse import parse_qs, urlsplit
 import bcrypt
 import db_fixtures
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from posted_form import posted_form
 from sqlalchemy import Engine, text
 from streamlit.testing.v1 import AppTest
 
 from dashboard.ui.auth import BAD_CREDENTIALS, SESSION_ENDED, SESSION_KEY, SignedIn
-from dashboard.web import sessions, signing, tokens
+from dashboard.web import headers, sessions, signing, tokens
 from dashboard.web.sessions import SessionStore
-from dashboard.web.throttle import Throttle
-from queries import Filters, admin, schema, users
+from dashboard.web.throttle import ACCOUNT, ACCOUNT_MAX_SECONDS, Throttle
+from queries import Filters, ThrottlePolicy, admin, engines, get_engine, schema, users
 
 PASSWORD = "correct horse battery staple"
 IDLE = 30 * 60.0
 ABSOLUTE = 12 * 3600.0
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")
@@ -180,93 +169,260 @@ def test_a_ban_that_has_ended_lets_the_account_in_again(
     assert users.user_exists(app_engine, user_id)
 
 
+# ------------------------------------------------------------------ moving time
+
+
+def earlier(admin_engine: Engine, seconds: float) -> None:
+    """Move every time of the sign-in state ``seconds`` into the past: as if they had passed."""
+    back = {"back": seconds}
+    with admin_engine.begin() as conn:
+        for statement in (
+            "UPDATE orchdash.sessions SET created_at = created_at - make_interval(secs => :back),"
+            " last_seen_at = last_seen_at - make_interval(secs => :back),"
+            " ends_at = ends_at - make_interval(secs => :back)",
+            "UPDATE orchdash.sign_in_tickets SET expires_at = expires_at"
+            " - make_interval(secs => :back)",
+            "UPDATE orchdash.export_links SET expires_at = expires_at"
+            " - make_interval(secs => :back)",
+            "UPDATE orchdash.sign_in_failures"
+            " SET next_attempt_at = next_attempt_at - make_interval(secs => :back),"
+            " forget_at = forget_at - make_interval(secs => :back)",
+            # Through a far past, so that no minute runs into one not yet moved.
+            "UPDATE orchdash.sign_in_load"
+            " SET minute = minute - make_interval(secs => :back) - interval '100 years'",
+            "UPDATE orchdash.sign_in_load SET minute = minute + interval '100 years'",
+        ):
+            conn.execute(text(statement), back)
+
+
+@pytest.fixture
+def clean_state(admin_engine: Engine) -> None:
+    """No sign-in state left by an earlier test (AppTest's client is always this machine)."""
+    with admin_engine.begin() as conn:
+        for table in STATE_TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (a fixed name)
+
+
+STATE_TABLES = (
+    "orchdash.export_links",
+    "orchdash.sessions",
+    "orchdash.sign_in_tickets",
+    "orchdash.sign_in_failures",
+    "orchdash.sign_in_load",
+    "orchdash.identity_links",
+)
+
+
+def every_value(admin_engine: Engine) -> str:
+    """All that the sign-in state's tables hold, as one text (what a copy of them would show)."""
+    with admin_engine.connect() as conn:
+        return " ".join(
+            str(row)
+            for table in STATE_TABLES
+            for row in conn.execute(text(f"SELECT * FROM {table}"))  # noqa: S608 (fixed)
+        )
+
+
 # ------------------------------------------------------------------ throttling
 
 
-def test_throttle_locks_after_free_failures_and_doubles() -> None:
-    clock = Clock()
-    throttle = Throttle(free_failures=3, first_lock_seconds=30, max_lock_seconds=100, clock=clock)
-    email = "Someone@Example.test"
-    locks = [throttle.failure(email) for _ in range(3)]
-    assert locks == [0, 0, 0] and throttle.retry_after(email) == 0
-    assert throttle.failure(email) == 30
-    assert throttle.retry_after(" someone@example.TEST ") == 30  # the same email, any case
-    assert throttle.retry_after("other@example.test") == 0
-    clock.advance(30)
-    assert throttle.retry_after(email) == 0
-    assert [throttle.failure(email) for _ in range(3)] == [60, 100, 100]  # doubled, capped
-    clock.advance(99)
-    assert throttle.retry_after(email) == pytest.approx(1)
-    throttle.success(email)
-    assert throttle.retry_after(email) == 0 and throttle.failure(email) == 0
+def throttle_on(app_engine: Engine, **policies: Any) -> Throttle:
+    return Throttle(lambda: app_engine, **policies)
 
 
-def test_throttle_forgets_old_failures_and_stays_bounded() -> None:
-    clock = Clock()
-    throttle = Throttle(free_failures=1, forget_seconds=600, max_emails=3, clock=clock)
-    throttle.failure("a@x.test")
-    clock.advance(600)
-    assert throttle.failure("a@x.test") == 0  # the old failure no longer counts
-    for name in "bcde":
-        throttle.failure(f"{name}@x.test")
-        throttle.failure(f"{name}@x.test")
-    assert throttle.retry_after("e@x.test") > 0
-    assert throttle.retry_after("b@x.test") == 0  # dropped: the stalest of more than three
+def test_throttle_waits_double_past_the_free_failures_and_are_capped(
+    app_engine: Engine, admin_engine: Engine, clean_state: None
+) -> None:
+    throttle = throttle_on(app_engine, pair=ThrottlePolicy(3, 30, 100))
+    email, client = "Someone@Example.test", "203.0.113.1"
+    waits = [throttle.failure(email, client) for _ in range(3)]
+    assert waits == [0, 0, 0] and throttle.retry_after(email, client) == 0
+    assert throttle.failure(email, client) == 30
+    assert throttle.retry_after(" someone@example.TEST ", client) == pytest.approx(30, abs=1)
+    assert throttle.retry_after("other@example.test", client) == 0
+    earlier(admin_engine, 30)
+    assert throttle.retry_after(email, client) == 0
+    assert [throttle.failure(email, client) for _ in range(3)] == [60, 100, 100]  # capped
+    earlier(admin_engine, 99)
+    assert throttle.retry_after(email, client) == pytest.approx(1, abs=0.5)
+    throttle.success(email, client)
+    assert throttle.retry_after(email, client) == 0 and throttle.failure(email, client) == 0
+
+
+def test_a_strangers_wrong_attempts_never_lock_the_owner_out(
+    app_engine: Engine, admin_engine: Engine, clean_state: None
+) -> None:
+    """The attack of the review: wrong attempts that keep the owner of an email locked out."""
+    throttle = throttle_on(app_engine)
+    owner, stranger, home = "owner@example.test", "198.51.100.66", "192.0.2.10"
+    for _ in range(40):
+        throttle.failure(owner, stranger)
+        earlier(admin_engine, 60)  # one wrong attempt a minute, for 40 minutes
+    assert throttle.retry_after(owner, stranger) > 60  # the stranger is slowed right down
+    # The owner, from their own address, waits at most seconds, even right after an attempt.
+    throttle.failure(owner, stranger)
+    assert 0 < throttle.retry_after(owner, home) <= ACCOUNT_MAX_SECONDS
+    earlier(admin_engine, ACCOUNT_MAX_SECONDS)
+    assert throttle.retry_after(owner, home) == 0
+    assert throttle.retry_after(owner, stranger) > 0
+
+
+def test_one_client_cannot_try_many_emails(
+    app_engine: Engine, admin_engine: Engine, clean_state: None
+) -> None:
+    throttle = throttle_on(app_engine, client=ThrottlePolicy(5, 30, 900))
+    client = "198.51.100.7"
+    waits = [throttle.failure(f"user{n}@example.test", client) for n in range(6)]
+    assert waits[:5] == [0] * 5 and waits[5] == 30
+    assert throttle.retry_after("never-tried@example.test", client) == pytest.approx(30, abs=1)
+    assert throttle.retry_after("never-tried@example.test", "192.0.2.99") == 0
+
+
+def test_many_clients_guessing_one_account_are_slowed_by_seconds(
+    app_engine: Engine, clean_state: None
+) -> None:
+    throttle = throttle_on(app_engine)
+    email = "target@example.test"
+    waits = [throttle.failure(email, f"198.51.100.{n}") for n in range(20)]
+    assert waits[: ACCOUNT.free] == [0] * ACCOUNT.free
+    assert 0 < max(waits) <= ACCOUNT_MAX_SECONDS
+    assert throttle.retry_after(email, "192.0.2.200") > 0
+
+
+def test_past_the_global_ceiling_everyone_waits_for_the_next_minute(
+    app_engine: Engine, admin_engine: Engine, clean_state: None
+) -> None:
+    throttle = throttle_on(app_engine, ceiling=5)
+    for n in range(5):
+        throttle.failure(f"flood{n}@example.test", f"198.51.100.{n}")
+    wait = throttle.retry_after("innocent@example.test", "192.0.2.1")
+    assert 0 < wait <= 60
+    earlier(admin_engine, 60)
+    assert throttle.retry_after("innocent@example.test", "192.0.2.1") == 0
+
+
+def test_throttle_forgets_old_failures_and_keeps_no_email(
+    app_engine: Engine, admin_engine: Engine, clean_state: None
+) -> None:
+    throttle = throttle_on(app_engine, pair=ThrottlePolicy(1, 30, 100), forget_seconds=600)
+    email = "forgotten@example.test"
+    throttle.failure(email, "192.0.2.5")
+    earlier(admin_engine, 600)
+    assert throttle.failure(email, "192.0.2.5") == 0  # the old failure no longer counts
+    held = every_value(admin_engine)
+    assert "forgotten" not in held and "192.0.2.5" not in held  # keys are hashed
+    with admin_engine.connect() as conn:
+        expired = conn.execute(
+            text("SELECT count(*) FROM orchdash.sign_in_failures WHERE forget_at <= now()")
+        ).scalar()
+    assert expired == 0  # deleted when the next failure came
 
 
 # ------------------------------------------------------------------ sessions
 
 
-def store_with_clock() -> tuple[SessionStore, Clock]:
-    clock = Clock()
-    return SessionStore(idle_seconds=IDLE, max_seconds=ABSOLUTE, clock=clock), clock
+@pytest.fixture
+def store(app_engine: Engine) -> SessionStore:
+    return SessionStore(idle_seconds=IDLE, max_seconds=ABSOLUTE, engine=lambda: app_engine)
 
 
-def test_session_expires_after_idle_time() -> None:
-    store, clock = store_with_clock()
-    session = store.create("u1", "u1@x.test")
-    clock.advance(IDLE - 1)
+def test_session_expires_after_idle_time(
+    store: SessionStore, admin_engine: Engine, person: tuple[str, str]
+) -> None:
+    session = store.create(person[1], person[0])
+    earlier(admin_engine, IDLE - 10)
     assert store.get(session.session_id) is not None  # a run restarts the idle clock
-    clock.advance(IDLE - 1)
+    earlier(admin_engine, IDLE - 10)
     assert store.get(session.session_id, touch=False) is not None
-    clock.advance(1)
+    earlier(admin_engine, 10)
     assert store.get(session.session_id) is None
-    assert store.ended(session.session_id)
 
 
-def test_session_expires_after_absolute_time_even_when_active() -> None:
-    store, clock = store_with_clock()
-    session = store.create("u1", "u1@x.test")
-    while clock.now + IDLE / 2 < session.created + ABSOLUTE:
-        clock.advance(IDLE / 2)
+def test_session_expires_after_absolute_time_even_when_active(
+    store: SessionStore, admin_engine: Engine, person: tuple[str, str]
+) -> None:
+    session = store.create(person[1], person[0])
+    for _ in range(int(ABSOLUTE / (IDLE / 2)) - 1):
+        earlier(admin_engine, IDLE / 2)
         assert store.get(session.session_id) is not None
-    clock.advance(IDLE / 2)
+    earlier(admin_engine, IDLE / 2)
     assert store.get(session.session_id) is None
 
 
-def test_sign_out_ends_the_session_and_end_user_ends_all() -> None:
-    store, _ = store_with_clock()
-    first, second = store.create("u1", "a"), store.create("u1", "a")
-    other = store.create("u2", "b")
+def test_sign_out_ends_the_session_and_end_user_ends_all(
+    store: SessionStore, admin_engine: Engine, person: tuple[str, str]
+) -> None:
+    other_id = admin.add_user(admin_engine, new_email("other"), PASSWORD)
+    first, second = store.create(person[1], person[0]), store.create(person[1], person[0])
+    other = store.create(other_id, "other")
     store.end(first.session_id)
-    assert store.get(first.session_id) is None and store.ended(first.session_id)
+    assert store.get(first.session_id) is None
     assert store.get(second.session_id) is not None
-    assert store.end_user("u1") == 1
+    store.end_user(person[1])
     assert store.get(second.session_id) is None
     assert store.get(other.session_id) is not None
-    assert not store.ended("never-issued")
 
 
-def test_ticket_is_single_use_and_short_lived() -> None:
-    store, clock = store_with_clock()
-    ticket = store.issue_ticket("u1", "u1@x.test")
+def test_a_second_store_on_another_engine_shares_the_sessions(
+    store: SessionStore, app_url: str, person: tuple[str, str]
+) -> None:
+    """A restarted app, or a second replica: the same database, another process's engine."""
+    session = store.create(person[1], person[0])
+    restarted = engines.make_engine(app_url, pool_size=1)
+    try:
+        replica = SessionStore(idle_seconds=IDLE, max_seconds=ABSOLUTE, engine=lambda: restarted)
+        assert replica.get(session.session_id) == session
+        replica.end(session.session_id)
+        assert store.get(session.session_id) is None
+    finally:
+        restarted.dispose()
+
+
+def test_sessions_and_tickets_are_kept_hashed(
+    store: SessionStore, admin_engine: Engine, person: tuple[str, str]
+) -> None:
+    session = store.create(person[1], person[0])
+    ticket = store.issue_ticket(person[1], person[0])
+    with admin_engine.connect() as conn:
+        found = conn.execute(text("SELECT id_sha256 FROM orchdash.sessions")).scalars()
+        held = [bytes(value) for value in found]
+    assert hashlib.sha256(session.session_id.encode()).digest() in held
+    everything = every_value(admin_engine)
+    assert session.session_id not in everything and ticket not in everything
+    # What a copy of the table holds signs nobody in.
+    for stolen in held:
+        assert store.get(stolen.hex()) is None
+        assert store.get(base64.urlsafe_b64encode(stolen).decode().rstrip("=")) is None
+
+
+def test_ticket_is_single_use_and_short_lived(
+    store: SessionStore, admin_engine: Engine, person: tuple[str, str]
+) -> None:
+    ticket = store.issue_ticket(person[1], person[0])
     session = store.redeem_ticket(ticket)
-    assert session is not None and session.user_id == "u1"
+    assert session is not None and session.user_id == person[1]
     assert store.redeem_ticket(ticket) is None
-    late = store.issue_ticket("u1", "u1@x.test")
-    clock.advance(sessions.TICKET_SECONDS)
+    late = store.issue_ticket(person[1], person[0])
+    earlier(admin_engine, sessions.TICKET_SECONDS)
     assert store.redeem_ticket(late) is None
-    assert store.redeem_ticket("made-up") is None
+    assert store.redeem_ticket("made-up") is None and store.redeem_ticket("x" * 500) is None
+
+
+def test_expired_rows_are_deleted(
+    store: SessionStore, admin_engine: Engine, person: tuple[str, str]
+) -> None:
+    store.create(person[1], person[0])
+    store.issue_ticket(person[1], person[0])
+    earlier(admin_engine, ABSOLUTE)
+    store.issue_ticket(person[1], person[0])  # any sign-in cleans up
+    with admin_engine.connect() as conn:
+        left = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM orchdash.sessions WHERE ends_at <= now()),"
+                " (SELECT count(*) FROM orchdash.sign_in_tickets WHERE expires_at <= now())"
+            )
+        ).one()
+    assert tuple(left) == (0, 0)
 
 
 def test_expiry_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -289,7 +445,8 @@ def test_cookie_round_trip_and_tampering() -> None:
     value = sessions.cookie_value("abc")
     assert sessions.session_id_from_cookie(value) == "abc"
     tampered = value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1]
-    for bad in (tampered, "abc", "", None, tokens.export_token(signed_in(), filters())):
+    other_purpose = signing.serializer("orchdash.another-purpose").dumps("abc")
+    for bad in (tampered, "abc", "", None, other_purpose):
         assert sessions.session_id_from_cookie(bad) is None
 
 
@@ -317,10 +474,6 @@ def test_secret_key_is_generated_once_private_or_from_env(
         signing.secret_key.cache_clear()
 
 
-def signed_in(session_id: str = "s1", user_id: str | None = None) -> SignedIn:
-    return SignedIn(user_id=user_id or str(uuid.uuid4()), email="a@x.test", session_id=session_id)
-
-
 def filters() -> Filters:
     return Filters(
         start=date(2026, 1, 1),
@@ -332,46 +485,41 @@ def filters() -> Filters:
     )
 
 
-def test_export_token_carries_session_user_and_filters() -> None:
-    user = signed_in()
-    url = tokens.export_url(user, filters())
-    assert url.startswith(tokens.ROUTE + "?token=")
-    grant = tokens.read_export_token(parse_qs(urlsplit(url).query)["token"][0])
+def test_export_link_is_opaque_and_opens_only_with_its_session(
+    store: SessionStore, app_engine: Engine, admin_engine: Engine, person: tuple[str, str]
+) -> None:
+    user = store.create(person[1], person[0])
+    other = store.create(person[1], person[0])  # the same person in another browser
+    url = tokens.export_url(user, filters(), app_engine)
+    assert url is not None and url.startswith(tokens.ROUTE + "?link=")
+    link = parse_qs(urlsplit(url).query)["link"][0]
+    for secret in (user.session_id, user.user_id, *filters().company_ids, "2026-01-01"):
+        assert secret not in url
+    grant = tokens.open_export_link(app_engine, link, user.session_id)
     assert grant is not None
     assert (grant.session_id, grant.user_id, grant.filters) == (
         user.session_id,
         user.user_id,
         filters(),
     )
+    assert tokens.open_export_link(app_engine, link, other.session_id) is None
+    assert tokens.open_export_link(app_engine, link, None) is None
+    for junk in (link + "x", link[:-1], "", "a" * 43, "<script>"):
+        assert tokens.open_export_link(app_engine, junk, user.session_id) is None
+    earlier(admin_engine, tokens.MAX_AGE_SECONDS)
+    assert tokens.open_export_link(app_engine, link, user.session_id) is None
 
 
-def test_tampered_foreign_or_expired_export_tokens_are_refused() -> None:
-    token = tokens.export_token(signed_in(), filters())
-    payload = {"sid": "s1", "uid": "u1", "filters": tokens._filters_payload(filters())}
-
-    class LongAgo(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return super().get_timestamp() - tokens.MAX_AGE_SECONDS - 1
-
-    old = URLSafeTimedSerializer(signing.secret_key(), salt=tokens._SALT, signer=LongAgo)
-    expired = old.dumps(payload)
-    assert tokens.read_export_token(expired, max_age=10**6) is not None  # only too old
-    foreign = URLSafeTimedSerializer("another-secret-of-enough-length-000", salt=tokens._SALT)
-    for bad in (
-        token[:-3] + ("abc" if not token.endswith("abc") else "abd"),
-        token + "x",
-        sessions.cookie_value("s1"),  # signed by us, for another purpose
-        foreign.dumps(payload),
-        expired,
-        "",
-    ):
-        assert tokens.read_export_token(bad) is None
-
-
-def test_export_token_with_invalid_filters_is_refused() -> None:
-    bad_filters = tokens._filters_payload(filters()) | {"grain": "hour"}
-    token = signing.serializer(tokens._SALT).dumps({"sid": "s", "uid": "u", "filters": bad_filters})
-    assert tokens.read_export_token(token) is None
+def test_an_ended_session_makes_no_link_and_opens_none(
+    store: SessionStore, app_engine: Engine, person: tuple[str, str]
+) -> None:
+    user = store.create(person[1], person[0])
+    url = tokens.export_url(user, filters(), app_engine)
+    assert url is not None
+    store.end(user.session_id)
+    link = parse_qs(urlsplit(url).query)["link"][0]
+    assert tokens.open_export_link(app_engine, link, user.session_id) is None
+    assert tokens.export_url(user, filters(), app_engine) is None
 
 
 # ------------------------------------------------------------------ the gate (AppTest)
@@ -389,16 +537,18 @@ def gate_script() -> None:
 @dataclass
 class Gate:
     store: SessionStore
-    clock: Clock
 
 
 @pytest.fixture
-def gate_env(app_url: str, monkeypatch: pytest.MonkeyPatch) -> Gate:
-    """The app's engine on the test database; a fresh session store with a movable clock."""
+def gate_env(
+    app_url: str, app_engine: Engine, clean_state: None, monkeypatch: pytest.MonkeyPatch
+) -> Gate:
+    """The app's engine on the test database, and its session store."""
     monkeypatch.setenv("DATABASE_URL", app_url)
-    store, clock = store_with_clock()
+    # On the app's engine as the app finds it: DATABASE_URL.
+    store = SessionStore(idle_seconds=IDLE, max_seconds=ABSOLUTE, engine=get_engine)
     monkeypatch.setattr(sessions, "store", lambda: store)
-    return Gate(store, clock)
+    return Gate(store)
 
 
 def gate(query: dict[str, Any] | None = None, url: str = "http://localhost/") -> AppTest:
@@ -413,12 +563,12 @@ def granted(at: AppTest) -> str | None:
     return found[0].removeprefix("granted:") if found else None
 
 
-def redirect_target(at: AppTest) -> str:
-    scripts = [h.proto.body for h in at.get("html")]
-    assert scripts, "no redirect was drawn"
-    match = re.search(r'window\.location\.replace\("([^"]+)"\)', scripts[-1])
-    assert match, scripts[-1]
-    return match.group(1)
+def posted(at: AppTest) -> tuple[str, dict[str, str]]:
+    """Where the drawn form posts the browser, and what."""
+    forms = [posted_form(h.proto.body) for h in at.get("html")]
+    found = [f for f in forms if f is not None]
+    assert found, "no form to post was drawn"
+    return found[-1]
 
 
 def sign_in(at: AppTest, email: str, password: str) -> AppTest:
@@ -464,23 +614,23 @@ def test_right_password_sends_the_browser_to_redeem_a_ticket(
     email, user_id = person
     link = gate({"grain": "week", "stage": ["3", "4"]}, url="http://localhost/error-rates")
     at = sign_in(link.run(), email, PASSWORD)
-    target = urlsplit(redirect_target(at))
-    assert target.path == "/auth/session"
-    query = parse_qs(target.query)
-    assert query["next"] == ["/error-rates?grain=week&stage=3&stage=4"]
-    session = gate_env.store.redeem_ticket(query["ticket"][0])
+    action, fields = posted(at)
+    assert action == "/auth/session"
+    assert fields["next"] == "/error-rates?grain=week&stage=3&stage=4"
+    assert headers.AUTO_SUBMIT_SCRIPT in at.get("html")[-1].proto.body
+    session = gate_env.store.redeem_ticket(fields["ticket"])
     assert session is not None and session.user_id == user_id
 
 
-def injected(at: AppTest, user_id: str, session_id: str | None = None) -> AppTest:
-    at.session_state[SESSION_KEY] = SignedIn(
-        user_id=user_id, email="a@x.test", session_id=session_id or str(uuid.uuid4())
-    )
+def injected(at: AppTest, gate: Gate, user_id: str, session_id: str | None = None) -> AppTest:
+    """A tab of a signed-in person: a live session of the store unless ``session_id`` names one."""
+    sid = session_id or gate.store.create(user_id, "a@x.test").session_id
+    at.session_state[SESSION_KEY] = SignedIn(user_id=user_id, email="a@x.test", session_id=sid)
     return at
 
 
 def test_a_signed_in_user_passes_and_sees_sign_out(gate_env: Gate, person: tuple[str, str]) -> None:
-    at = injected(gate(), person[1]).run()
+    at = injected(gate(), gate_env, person[1]).run()
     assert not at.exception
     assert granted(at) == person[1]
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
@@ -490,23 +640,25 @@ def test_sign_out_ends_the_session_and_clears_the_cookie(
     gate_env: Gate, person: tuple[str, str]
 ) -> None:
     session = gate_env.store.create(person[1], person[0])
-    at = injected(gate(), person[1], session.session_id).run()
-    other_tab = injected(gate(), person[1], session.session_id).run()
+    at = injected(gate(), gate_env, person[1], session.session_id).run()
+    other_tab = injected(gate(), gate_env, person[1], session.session_id).run()
     assert granted(at) == granted(other_tab) == person[1]
     at.sidebar.button[0].click().run()
-    assert redirect_target(at) == "/auth/signout"
-    assert gate_env.store.get(session.session_id) is None
+    assert posted(at) == ("/auth/signout", {})
+    gate_env.store.end(session.session_id)  # what the route does with the browser's cookie
     at.run()
     assert granted(at) is None and at.text_input[0].label == "Email"
     other_tab.run()
     assert granted(other_tab) is None and other_tab.info[0].value == SESSION_ENDED
 
 
-def test_an_expired_session_shows_the_sign_in_page(gate_env: Gate, person: tuple[str, str]) -> None:
+def test_an_expired_session_shows_the_sign_in_page(
+    gate_env: Gate, admin_engine: Engine, person: tuple[str, str]
+) -> None:
     session = gate_env.store.create(person[1], person[0])
-    at = injected(gate(), person[1], session.session_id).run()
+    at = injected(gate(), gate_env, person[1], session.session_id).run()
     assert granted(at) == person[1]
-    gate_env.clock.advance(IDLE)
+    earlier(admin_engine, IDLE)
     at.run()
     assert granted(at) is None
     assert at.info[0].value == SESSION_ENDED
@@ -515,7 +667,7 @@ def test_an_expired_session_shows_the_sign_in_page(gate_env: Gate, person: tuple
 
 def test_a_deleted_user_is_signed_out_at_the_next_run(gate_env: Gate, admin_engine: Engine) -> None:
     user_id = admin.add_user(admin_engine, new_email("deleted"), PASSWORD)
-    at = injected(gate(), user_id).run()
+    at = injected(gate(), gate_env, user_id).run()
     assert granted(at) == user_id
     delete_user(admin_engine, user_id)
     at.run()
@@ -527,20 +679,21 @@ def test_an_account_closed_while_signed_in_is_signed_out_at_the_next_run(
     gate_env: Gate, admin_engine: Engine, state: str
 ) -> None:
     user_id = admin.add_user(admin_engine, new_email(state), PASSWORD)
-    at = injected(gate(), user_id).run()
+    at = injected(gate(), gate_env, user_id).run()
     assert granted(at) == user_id
     set_state(admin_engine, user_id, CLOSED[state])
     at.run()
     assert granted(at) is None and [t.label for t in at.text_input] == ["Email", "Password"]
 
 
+ISSUER = "http://localhost:1"
 OIDC_SECRETS = {
     "auth": {
         "redirect_uri": "http://localhost:8501/oauth2callback",
         "cookie_secret": "x" * 32,
         "client_id": "orchdash",
         "client_secret": "secret",
-        "server_metadata_url": "http://localhost:1/.well-known/openid-configuration",
+        "server_metadata_url": ISSUER + "/.well-known/openid-configuration",
     }
 }
 
@@ -554,44 +707,94 @@ def test_sso_button_only_with_an_auth_section(gate_env: Gate) -> None:
     at.run()
     assert [b.label for b in at.button] == ["Sign in", "Sign in with SSO"]
     at.button[1].click().run()
-    assert redirect_target(at) == "/auth/sso?next=%2Fexport%3Fgrain%3Dmonth"
+    assert posted(at) == ("/auth/sso", {"next": "/export?grain=month"})
 
 
-def test_oidc_identity_known_by_email_gets_a_session(
-    gate_env: Gate, person: tuple[str, str]
-) -> None:
+def back_from_the_provider(
+    claims: dict[str, Any], secrets: dict[str, Any] = OIDC_SECRETS
+) -> AppTest:
     at = gate()
-    at.secrets.update(OIDC_SECRETS)
-    at.user = {"is_logged_in": True, "email": person[0].upper(), "sub": "abc"}
-    at.run()
-    target = urlsplit(redirect_target(at))
-    assert target.path == "/auth/session" and "next" not in parse_qs(target.query)
-    session = gate_env.store.redeem_ticket(parse_qs(target.query)["ticket"][0])
-    assert session is not None and session.user_id == person[1]
+    at.secrets.update(secrets)
+    at.user = {"is_logged_in": True} | claims
+    return at.run()
+
+
+def signed_in_as(at: AppTest, gate: Gate) -> str | None:
+    """The account whose ticket the page posts, if it posts one."""
+    forms = [posted_form(h.proto.body) for h in at.get("html")]
+    tickets = [f[1]["ticket"] for f in forms if f is not None and f[0] == "/auth/session"]
+    if not tickets:
+        return None
+    session = gate.store.redeem_ticket(tickets[-1])
+    return session.user_id if session else None
+
+
+def verified(email: str, subject: str, issuer: str = ISSUER) -> dict[str, Any]:
+    return {"iss": issuer, "sub": subject, "email": email, "email_verified": True}
+
+
+def test_oidc_identity_with_a_verified_email_gets_a_session_and_is_linked(
+    gate_env: Gate, admin_engine: Engine
+) -> None:
+    email = new_email("sso")
+    user_id = admin.add_user(admin_engine, email, PASSWORD)
+    at = back_from_the_provider(verified(email.upper(), "subject-1"))
+    action, fields = posted(at)
+    assert action == "/auth/session" and "next" not in fields
+    assert signed_in_as(at, gate_env) == user_id
+    # Linked: the next sign-in goes by (issuer, subject), whatever the email claims now.
+    again = back_from_the_provider({"iss": ISSUER, "sub": "subject-1", "email": "new@x.test"})
+    assert signed_in_as(again, gate_env) == user_id
+    # Another subject of the same issuer with that email (a second account at the provider
+    # that claims it) is not let in to the linked account.
+    other = back_from_the_provider(verified(email, "subject-2"))
+    assert signed_in_as(other, gate_env) is None and other.title[0].value == "No access"
 
 
 @pytest.mark.parametrize(
     "claims",
     [
-        {"email": "stranger@example.test", "sub": "s"},
-        {"sub": "no-email-claim"},
-        {"email": "__person__", "email_verified": False, "sub": "s"},
+        pytest.param({"email_verified": False}, id="email_verified false"),
+        # A multi-tenant Microsoft Entra app sends no email_verified: its email can be anyone's.
+        pytest.param({"email_verified": None}, id="email_verified missing"),
+        pytest.param({"email_verified": "true"}, id="email_verified a string"),
+        pytest.param({"iss": "https://login.example.test/other-tenant"}, id="foreign issuer"),
+        pytest.param({"iss": None}, id="no issuer"),
+        pytest.param({"email": None}, id="no email: sub alone identifies nobody"),
+        pytest.param({"email": "stranger@example.test"}, id="no such account"),
     ],
 )
-def test_oidc_identity_without_account_gets_no_access(
+def test_oidc_identity_that_may_not_sign_in_gets_no_access(
     gate_env: Gate, person: tuple[str, str], claims: dict[str, Any]
 ) -> None:
-    at = gate()
-    at.secrets.update(OIDC_SECRETS)
-    at.user = {"is_logged_in": True} | {
-        k: person[0] if v == "__person__" else v for k, v in claims.items()
-    }
-    at.run()
+    wanted = verified(person[0], f"subject-{uuid.uuid4().hex}") | claims
+    at = back_from_the_provider({k: v for k, v in wanted.items() if v is not None})
     assert not at.exception
     assert at.title[0].value == "No access"
-    assert not at.get("html") and granted(at) is None
+    assert signed_in_as(at, gate_env) is None and granted(at) is None
     at.button[0].click().run()
-    assert redirect_target(at) == "/auth/signout"
+    assert posted(at) == ("/auth/signout", {})
+
+
+def test_allowed_issuers_come_from_the_auth_section(gate_env: Gate, admin_engine: Engine) -> None:
+    tenant = "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0"
+    common = {
+        "auth": OIDC_SECRETS["auth"]
+        | {
+            "server_metadata_url": "https://login.microsoftonline.com/common/v2.0"
+            "/.well-known/openid-configuration"
+        }
+    }
+    email = new_email("entra")
+    user_id = admin.add_user(admin_engine, email, PASSWORD)
+    # "common" names no real issuer: nobody is let in until the tenants are listed.
+    refused = back_from_the_provider(verified(email, "entra-1", tenant), common)
+    assert signed_in_as(refused, gate_env) is None
+    listed = {"auth": common["auth"] | {"allowed_issuers": [tenant]}}
+    assert (
+        signed_in_as(back_from_the_provider(verified(email, "entra-1", tenant), listed), gate_env)
+        == user_id
+    )
 
 
 def test_returning_from_sso_after_an_ended_session_needs_a_new_sign_in(
@@ -600,9 +803,9 @@ def test_returning_from_sso_after_an_ended_session_needs_a_new_sign_in(
     """A session that ended (sign-out, expiry) is not reopened by the provider's cookie."""
     session = gate_env.store.create(person[1], person[0])
     gate_env.store.end(session.session_id)
-    at = injected(gate(), person[1], session.session_id)
+    at = injected(gate(), gate_env, person[1], session.session_id)
     at.secrets.update(OIDC_SECRETS)
-    at.user = {"is_logged_in": True, "email": person[0]}
+    at.user = {"is_logged_in": True} | verified(person[0], "subject-ended")
     at.run()
     assert at.info[0].value == SESSION_ENDED and not at.get("html")
 
@@ -610,9 +813,10 @@ def test_returning_from_sso_after_an_ended_session_needs_a_new_sign_in(
 def test_a_database_that_is_down_gives_a_message_and_retry_never_a_traceback(
     gate_env: Gate, monkeypatch: pytest.MonkeyPatch, person: tuple[str, str]
 ) -> None:
+    session = gate_env.store.create(person[1], person[0])
     # Nothing listens on port 1: connecting is refused at once.
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://orchdash_app@127.0.0.1:1/orchdash")
-    signed = injected(gate(), person[1]).run()
+    signed = injected(gate(), gate_env, person[1], session.session_id).run()
     assert not signed.exception and granted(signed) is None
     assert "cannot be reached" in signed.error[0].value
     assert [b.label for b in signed.button] == ["Retry"]

@@ -9,7 +9,6 @@ low-confidence rows from none (0) through some (20) to most (60).
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from streamlit.testing.v1 import AppTest
 
 import queries
 from dashboard.charts import interventions, theme
-from dashboard.ui.auth import SESSION_KEY, SignedIn
+from dashboard.ui.auth import SESSION_KEY
+from dashboard.web import sessions
 from queries import Filters
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -54,9 +54,7 @@ def overview(
     # The threshold is configuration, not a filter: the cached frames of another one must go.
     st.cache_data.clear()
     at = AppTest.from_file(str(APP), default_timeout=60)
-    at.session_state[SESSION_KEY] = SignedIn(
-        user_id=world.users[USER], email=f"{USER}@world.test", session_id=str(uuid.uuid4())
-    )
+    at.session_state[SESSION_KEY] = sessions.store().create(world.users[USER], f"{USER}@world.test")
     at.query_params.update({"from": START.isoformat(), "to": END.isoformat()})
     return at.run()
 

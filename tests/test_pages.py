@@ -27,7 +27,8 @@ import queries
 from dashboard.charts import format as fmt
 from dashboard.charts import tiles
 from dashboard.ui import data, pages, sidebar
-from dashboard.ui.auth import SESSION_KEY, SignedIn
+from dashboard.ui.auth import SESSION_KEY
+from dashboard.web import sessions
 from queries import Filters, config, demo, engines, schema
 from queries import admin as admin_users
 from queries.errors import DataUnavailable
@@ -89,9 +90,7 @@ def app_env(demo_db: Demo, monkeypatch: pytest.MonkeyPatch) -> Demo:
 
 def app_for(demo_db: Demo, email: str, query: dict[str, Any] | None = None) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=60)
-    at.session_state[SESSION_KEY] = SignedIn(
-        user_id=demo_db.users[email], email=email, session_id=str(uuid.uuid4())
-    )
+    at.session_state[SESSION_KEY] = sessions.store().create(demo_db.users[email], email)
     at.query_params.update(query or {})
     return at
 
@@ -140,7 +139,7 @@ def test_each_page_renders_for_the_chairman(app_env: Demo, file: str, title: str
     if title == "Export":
         link = at.get("link_button")[0].proto
         assert link.label == "Download CSV"
-        assert link.url.startswith("/export.csv?token=")
+        assert link.url.startswith("/export.csv?link=")
         assert at.metric[0].label == "Rows selected"
         assert int(at.metric[0].value.replace(",", "")) > 0
         assert len(at.dataframe) == 1 and 0 < len(at.dataframe[0].value) <= 100

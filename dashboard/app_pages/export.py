@@ -25,13 +25,21 @@ rows = view.load("count_rows")
 if not rows:
     view.nothing()
 st.metric("Rows selected", fmt.number(rows))
-st.link_button(
-    "Download CSV",
-    tokens.export_url(view.user, view.filters),
-    type="primary",
-    icon=":material/download:",
-    help="All selected rows, streamed as CSV. The link is valid for a few minutes.",
-)
+# A link of this browser's session only, made anew at each run of the page.
+link = data.guarded(lambda: tokens.export_url(view.user, view.filters, view.engine))
+if link is None:
+    st.info(
+        "Your session has ended. Reload the page to sign in again.", icon=":material/lock_clock:"
+    )
+else:
+    st.link_button(
+        "Download CSV",
+        link,
+        type="primary",
+        icon=":material/download:",
+        help="All selected rows, streamed as CSV, in this browser. The link is valid for a few "
+        "minutes.",
+    )
 st.subheader(f"Preview: the newest {min(rows, PREVIEW_ROWS):,} rows")
 preview = raw_rows.rows_table(view.load("metric_rows", limit=PREVIEW_ROWS))
 st.dataframe(preview, hide_index=True, key="table-export")

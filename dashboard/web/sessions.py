@@ -1,42 +1,44 @@
 """Server-side sessions: who is signed in, since when, last seen when; and the signed cookie.
 
-A session lives in this process's memory only (session id -> user, created, last seen). The
-browser holds just the session id, signed, in an HttpOnly cookie. Ending a session here ends it
-for every tab and makes the old cookie worthless; a restart of the app signs everybody out.
+Sessions and sign-in tickets live in PostgreSQL (queries.sign_in_state, migration f06), shared by
+every replica of the app: a restart keeps everyone signed in, and ending a session ends it in
+every replica and every tab. The browser holds just the session id, signed, in an HttpOnly
+cookie; the database keeps only its SHA-256.
 
 Sign-in happens inside a Streamlit run, which cannot set a cookie. So a successful sign-in issues a
-one-time *ticket* (valid ``TICKET_SECONDS``); the browser is sent to the ``/auth/session`` route
-with it, and the route redeems the ticket for a new session and sets the cookie.
+one-time *ticket* (valid ``TICKET_SECONDS``); the page posts it to the ``/auth/session`` route,
+which redeems it for a new session and sets the cookie.
 
 Expiry: after ``ORCHDASH_SESSION_IDLE_MINUTES`` (default 30) without a page run or download, and
-in any case ``ORCHDASH_SESSION_MAX_HOURS`` (default 12) after sign-in. The clock is injectable
-so that tests move time instead of waiting.
+in any case ``ORCHDASH_SESSION_MAX_HOURS`` (default 12) after sign-in, by the database's clock.
+A session of an account that was deleted, banned or unconfirmed since ends at its next use.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 
 from itsdangerous import BadSignature
+from sqlalchemy import Engine
 
 from dashboard.web import signing
+from queries import (
+    get_engine,
+    session_end,
+    session_end_user,
+    session_get,
+    ticket_issue,
+    ticket_redeem,
+)
 
 COOKIE_NAME = "orchdash_session"
 # Where to go after an SSO sign-in (the identity provider returns to the app's root).
 NEXT_COOKIE_NAME = "orchdash_next"
 TICKET_SECONDS = 60.0
-MAX_SESSIONS = 100_000
-MAX_ENDED_REMEMBERED = 10_000
 _COOKIE_SALT = "orchdash.session-cookie"
-
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -46,25 +48,6 @@ class SignedIn:
     user_id: str
     email: str
     session_id: str
-
-
-@dataclass(frozen=True)
-class Session:
-    session_id: str
-    user_id: str
-    email: str
-    created: float
-    last_seen: float
-
-    def signed_in(self) -> SignedIn:
-        return SignedIn(user_id=self.user_id, email=self.email, session_id=self.session_id)
-
-
-@dataclass(frozen=True)
-class _Ticket:
-    user_id: str
-    email: str
-    issued: float
 
 
 def _duration_from_env(name: str, default: float, unit_seconds: float) -> float:
@@ -87,97 +70,52 @@ def max_seconds() -> float:
 
 
 class SessionStore:
-    """Sessions and sign-in tickets of this process; safe to use from any thread."""
+    """Sessions and tickets in the database of ``engine`` (looked up at each call)."""
 
     def __init__(
         self,
         *,
         idle_seconds: float,
         max_seconds: float,
-        clock: Clock = time.monotonic,
+        engine: Callable[[], Engine] = get_engine,
         ticket_seconds: float = TICKET_SECONDS,
     ) -> None:
         self.idle_seconds = idle_seconds
         self.max_seconds = max_seconds
         self.ticket_seconds = ticket_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._sessions: dict[str, Session] = {}
-        self._tickets: dict[str, _Ticket] = {}
-        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._engine = engine
 
-    def _alive(self, session: Session, now: float) -> bool:
-        return (
-            now - session.last_seen < self.idle_seconds and now - session.created < self.max_seconds
-        )
-
-    def _forget(self, session_id: str) -> None:
-        if self._sessions.pop(session_id, None) is not None:
-            self._ended[session_id] = None
-            while len(self._ended) > MAX_ENDED_REMEMBERED:
-                self._ended.popitem(last=False)
-
-    def _prune(self, now: float) -> None:
-        for sid in [s for s, v in self._sessions.items() if not self._alive(v, now)]:
-            self._forget(sid)
-        for key in [k for k, v in self._tickets.items() if now - v.issued >= self.ticket_seconds]:
-            del self._tickets[key]
-
-    def create(self, user_id: str, email: str) -> Session:
-        with self._lock:
-            now = self._clock()
-            self._prune(now)
-            if len(self._sessions) >= MAX_SESSIONS:
-                raise RuntimeError("Too many open sessions.")
-            session = Session(secrets.token_urlsafe(32), user_id, email, now, now)
-            self._sessions[session.session_id] = session
-            return session
-
-    def get(self, session_id: str, *, touch: bool = True) -> Session | None:
-        """The live session (its idle time restarted when ``touch``), or None once expired."""
-        with self._lock:
-            now = self._clock()
-            session = self._sessions.get(session_id)
-            if session is None:
-                return None
-            if not self._alive(session, now):
-                self._forget(session_id)
-                return None
-            if touch:
-                session = self._sessions[session_id] = replace(session, last_seen=now)
-            return session
+    def get(self, session_id: str, *, touch: bool = True) -> SignedIn | None:
+        """The live session's person (idle time restarted when ``touch``), or None."""
+        found = session_get(self._engine(), session_id, touch=touch)
+        return None if found is None else SignedIn(found.user_id, found.email, session_id)
 
     def end(self, session_id: str) -> None:
-        with self._lock:
-            self._forget(session_id)
+        session_end(self._engine(), session_id)
 
-    def ended(self, session_id: str) -> bool:
-        """Whether this id was one of the store's sessions that has since ended (recent ones)."""
-        with self._lock:
-            return session_id in self._ended
-
-    def end_user(self, user_id: str) -> int:
-        """End every session of a user (e.g. one deleted from auth.users); how many ended."""
-        with self._lock:
-            ended = [s for s, v in self._sessions.items() if v.user_id == user_id]
-            for sid in ended:
-                self._forget(sid)
-            return len(ended)
+    def end_user(self, user_id: str) -> None:
+        """End every session of a user (e.g. one deleted from auth.users)."""
+        session_end_user(self._engine(), user_id)
 
     def issue_ticket(self, user_id: str, email: str) -> str:
-        with self._lock:
-            now = self._clock()
-            self._prune(now)
-            ticket = secrets.token_urlsafe(32)
-            self._tickets[ticket] = _Ticket(user_id, email, now)
-            return ticket
+        return ticket_issue(self._engine(), user_id, email, self.ticket_seconds)
 
-    def redeem_ticket(self, ticket: str) -> Session | None:
+    def redeem_ticket(self, ticket: str) -> SignedIn | None:
         """A new session for a ticket that is fresh and unused; the ticket is then spent."""
-        with self._lock:
-            found = self._tickets.pop(ticket, None)
-            fresh = found is not None and self._clock() - found.issued < self.ticket_seconds
-        return self.create(found.user_id, found.email) if found is not None and fresh else None
+        redeemed = ticket_redeem(
+            self._engine(), ticket, idle_seconds=self.idle_seconds, max_seconds=self.max_seconds
+        )
+        if redeemed is None:
+            return None
+        session_id, user = redeemed
+        return SignedIn(user.user_id, user.email, session_id)
+
+    def create(self, user_id: str, email: str) -> SignedIn:
+        """A new session straight away (a ticket issued and redeemed at once)."""
+        session = self.redeem_ticket(self.issue_ticket(user_id, email))
+        if session is None:
+            raise RuntimeError("A ticket just issued could not be redeemed.")
+        return session
 
 
 @cache

@@ -1,91 +1,83 @@
-"""Sign-in throttling per email: after a few failures, a lock that doubles with each further one.
+"""Sign-in throttling per client address and per account, shared by every replica (in PostgreSQL).
 
-Kept in this process's memory (one app process serves the dashboard): a restart forgets it, which
-an attacker cannot trigger. Unknown emails are throttled exactly like known ones, so the lock does
-not tell which accounts exist. An email's record is forgotten ``forget_seconds`` after its last
-failure or at a successful sign-in; the table is bounded by dropping the stalest records first.
+Three keys count each failed attempt, each with waits that double past its free failures:
+
+- the account from this client (``pair``): the guesser's own address is slowed down to one try
+  every 15 minutes, while the owner, from any other address, is not;
+- the client, across every email it tries (``client``): one address cannot try many accounts;
+- the account, from every address (``account``): many addresses guessing one password are slowed
+  too, but only by at most :data:`ACCOUNT_MAX_SECONDS`, so that a stranger's wrong attempts can
+  delay the owner by seconds and never lock them out.
+
+Past :data:`GLOBAL_CEILING` failures in one minute, of everyone, every attempt waits for the next
+minute: a flood from many addresses cannot keep the server busy checking passwords. The client
+address is the one uvicorn (Streamlit's server) reports: behind a proxy on this machine, the
+``X-Forwarded-For`` address; for a proxy elsewhere, list it in ``FORWARDED_ALLOW_IPS``. Unknown
+emails are counted exactly like known ones, so a wait does not tell which accounts exist. A
+successful sign-in forgets the account's failures (not the client's), and every key is forgotten
+:data:`FORGET_SECONDS` after its last failure.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from dashboard.web.sessions import Clock
+from sqlalchemy import Engine
 
-FREE_FAILURES = 5
-FIRST_LOCK_SECONDS = 30.0
-MAX_LOCK_SECONDS = 15 * 60.0
+from queries import ThrottlePolicy, sign_in_failed, sign_in_succeeded, sign_in_wait
+
+PAIR = ThrottlePolicy(free=5, first_seconds=30.0, max_seconds=15 * 60.0)
+CLIENT = ThrottlePolicy(free=20, first_seconds=30.0, max_seconds=15 * 60.0)
+ACCOUNT_MAX_SECONDS = 30.0
+ACCOUNT = ThrottlePolicy(free=10, first_seconds=2.0, max_seconds=ACCOUNT_MAX_SECONDS)
+GLOBAL_CEILING = 600
 FORGET_SECONDS = 60 * 60.0
-MAX_EMAILS = 50_000
 
 
-@dataclass
-class _Record:
-    failures: int
-    last_failure: float
-    locked_until: float
+def account_key(email: str) -> str:
+    return "account:" + email.strip().lower()
+
+
+def client_key(client: str | None) -> str:
+    return "client:" + (client or "local")
+
+
+def pair_key(email: str, client: str | None) -> str:
+    return f"pair:{client or 'local'}:{email.strip().lower()}"
 
 
 class Throttle:
+    """The throttle over one database (its engine looked up at each call, as the app's is)."""
+
     def __init__(
         self,
+        engine: Callable[[], Engine],
         *,
-        free_failures: int = FREE_FAILURES,
-        first_lock_seconds: float = FIRST_LOCK_SECONDS,
-        max_lock_seconds: float = MAX_LOCK_SECONDS,
+        pair: ThrottlePolicy = PAIR,
+        client: ThrottlePolicy = CLIENT,
+        account: ThrottlePolicy = ACCOUNT,
+        ceiling: int = GLOBAL_CEILING,
         forget_seconds: float = FORGET_SECONDS,
-        max_emails: int = MAX_EMAILS,
-        clock: Clock = time.monotonic,
     ) -> None:
-        self.free_failures = free_failures
-        self.first_lock_seconds = first_lock_seconds
-        self.max_lock_seconds = max_lock_seconds
+        self._engine = engine
+        self.policies = {"pair": pair, "client": client, "account": account}
+        self.ceiling = ceiling
         self.forget_seconds = forget_seconds
-        self.max_emails = max_emails
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._records: OrderedDict[str, _Record] = OrderedDict()
 
-    @staticmethod
-    def key(email: str) -> str:
-        return email.strip().lower()
+    def _keys(self, email: str, client: str | None) -> dict[str, ThrottlePolicy]:
+        return {
+            pair_key(email, client): self.policies["pair"],
+            client_key(client): self.policies["client"],
+            account_key(email): self.policies["account"],
+        }
 
-    def retry_after(self, email: str) -> float:
-        """Seconds until this email may try again; 0 when it may try now."""
-        with self._lock:
-            record = self._records.get(self.key(email))
-            if record is None:
-                return 0.0
-            now = self._clock()
-            if now - record.last_failure >= self.forget_seconds:
-                del self._records[self.key(email)]
-                return 0.0
-            return max(0.0, record.locked_until - now)
+    def retry_after(self, email: str, client: str | None) -> float:
+        """Seconds until this email may be tried from this client; 0 when it may try now."""
+        return sign_in_wait(self._engine(), list(self._keys(email, client)), self.ceiling)
 
-    def failure(self, email: str) -> float:
-        """Count a failed attempt; returns the lock it starts, in seconds (0 if none)."""
-        with self._lock:
-            key, now = self.key(email), self._clock()
-            record = self._records.pop(key, None)
-            if record is None or now - record.last_failure >= self.forget_seconds:
-                record = _Record(failures=0, last_failure=now, locked_until=now)
-            record.failures += 1
-            record.last_failure = now
-            excess = record.failures - self.free_failures
-            lock = (
-                min(self.first_lock_seconds * 2 ** min(excess - 1, 32), self.max_lock_seconds)
-                if excess > 0
-                else 0.0
-            )
-            record.locked_until = now + lock
-            self._records[key] = record  # most recent last
-            while len(self._records) > self.max_emails:
-                self._records.popitem(last=False)
-            return lock
+    def failure(self, email: str, client: str | None) -> float:
+        """Count a failed attempt; returns the wait it starts, in seconds (0 if none)."""
+        return sign_in_failed(self._engine(), self._keys(email, client), self.forget_seconds)
 
-    def success(self, email: str) -> None:
-        with self._lock:
-            self._records.pop(self.key(email), None)
+    def success(self, email: str, client: str | None) -> None:
+        sign_in_succeeded(self._engine(), [pair_key(email, client), account_key(email)])

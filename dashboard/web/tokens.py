@@ -1,28 +1,35 @@
-"""Short-lived signed export links, bound to the session, the user and the filters.
+"""Short-lived opaque export links, bound to the session (its cookie) and the filters.
 
-The `Download CSV` of the Export page is a plain link to ``/export.csv?token=...``: the browser
-downloads it as a file while the route streams it. The token carries the session id, the user id
-and the filters, signed (salted for this purpose only) and time-stamped; the route accepts it for
-``MAX_AGE_SECONDS`` and only while the session is alive and still that user's. The scope is never
-in the token: the route recomputes it, so revoked access stops exports at once.
+The `Download CSV` of the Export page is a plain link to ``/export.csv?link=...``: the browser
+downloads it as a file while the route streams it. The link is a random value that names a row of
+``orchdash.export_links`` (its SHA-256 stored), which holds the session and the filters: the URL
+itself shows nothing of either. The route accepts it for ``MAX_AGE_SECONDS``, only together with
+the session cookie of the browser that asked for it, and only while that session is alive: a
+link copied to another browser is refused. The scope is never stored with the link: the route
+recomputes it, so revoked access stops exports at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 from urllib.parse import urlencode
 
-from itsdangerous import BadSignature
+from sqlalchemy import Engine
 
-from dashboard.web import signing
 from dashboard.web.sessions import SignedIn
-from queries import Filters, InvalidFilter
+from queries import (
+    Filters,
+    InvalidFilter,
+    export_link_create,
+    export_link_open,
+    filters_record,
+    get_engine,
+)
 
 MAX_AGE_SECONDS = 300
 ROUTE = "/export.csv"
-_SALT = "orchdash.export"
+PARAM = "link"
 
 
 @dataclass(frozen=True)
@@ -32,35 +39,22 @@ class ExportGrant:
     filters: Filters
 
 
-def _filters_payload(filters: Filters) -> dict[str, Any]:
-    return {
-        "start": filters.start.isoformat(),
-        "end": filters.end.isoformat(),
-        "company_ids": list(filters.company_ids),
-        "venture_ids": list(filters.venture_ids),
-        "stages": list(filters.stages),
-        "grain": filters.grain,
-        "tz": filters.tz,
-        "agents": list(filters.agents),
-        "agents_match": filters.agents_match,
-    }
+def export_url(user: SignedIn, filters: Filters, engine: Engine | None = None) -> str | None:
+    """A relative URL that downloads the CSV of these filters from this session's browser, valid
+    a few minutes; None when the session has ended."""
+    link = export_link_create(
+        engine or get_engine(), user.session_id, filters_record(filters), MAX_AGE_SECONDS
+    )
+    return None if link is None else f"{ROUTE}?{urlencode({PARAM: link})}"
 
 
-def export_token(user: SignedIn, filters: Filters) -> str:
-    payload = {"sid": user.session_id, "uid": user.user_id, "filters": _filters_payload(filters)}
-    return signing.serializer(_SALT).dumps(payload)
-
-
-def export_url(user: SignedIn, filters: Filters) -> str:
-    """A relative URL that downloads the CSV of these filters, valid a few minutes."""
-    return f"{ROUTE}?{urlencode({'token': export_token(user, filters)})}"
-
-
-def read_export_token(token: str, max_age: int = MAX_AGE_SECONDS) -> ExportGrant | None:
-    """The grant in a token we signed that has not expired; None for anything else."""
+def open_export_link(engine: Engine, link: str, session_id: str | None) -> ExportGrant | None:
+    """The grant of a link opened with the session that made it; None for anything else."""
+    opened = export_link_open(engine, link, session_id)
+    if opened is None or session_id is None:
+        return None
+    user_id, raw = opened
     try:
-        payload = signing.serializer(_SALT).loads(token, max_age=max_age)
-        raw = payload["filters"]
         filters = Filters(
             start=date.fromisoformat(raw["start"]),
             end=date.fromisoformat(raw["end"]),
@@ -72,8 +66,6 @@ def read_export_token(token: str, max_age: int = MAX_AGE_SECONDS) -> ExportGrant
             agents=tuple(raw.get("agents", ())),
             agents_match=raw.get("agents_match", "any"),
         )
-        return ExportGrant(
-            session_id=str(payload["sid"]), user_id=str(payload["uid"]), filters=filters
-        )
-    except (BadSignature, KeyError, TypeError, ValueError, InvalidFilter):
+    except (KeyError, TypeError, ValueError, InvalidFilter):
         return None
+    return ExportGrant(session_id=session_id, user_id=user_id, filters=filters)

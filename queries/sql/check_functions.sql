@@ -1,4 +1,4 @@
--- The sign-in and audit functions of migration f05 (:functions, signatures from the checks' fixed
+-- The sign-in and audit functions of migrations f05 and f06 (:functions, signatures from the checks' fixed
 -- list, as oidvectortypes prints the arguments; found through the catalog): present, callable
 -- (USAGE on their schema), SECURITY DEFINER with a pinned search_path, executable by the login role and
 -- by none of the API roles (:api_roles, those that exist; PUBLIC's grant counts for them). Then

@@ -26,6 +26,7 @@ from dashboard.ui import pages
 from dashboard.ui.auth import SESSION_KEY, SignedIn
 from dashboard.web import sessions
 from dashboard.web.routes import Routes
+from dashboard.web.sessions import COOKIE_NAME
 from queries import engines
 from security import world as w
 from security.elements import Download, Snapshot, snapshot
@@ -61,10 +62,18 @@ def _fetch(url: str) -> Download:
     return Download(file_name=stored.filename or "", data=stored.content)
 
 
+_sessions: dict[tuple[str, str], SignedIn] = {}
+
+
 def signed_in(world: w.World, user: str) -> SignedIn:
-    """A SignedIn with a live session in the process's store (export links accept it)."""
-    session = sessions.store().create(world.users[user], w.email(user))
-    return session.signed_in()
+    """The user's live session in the store (one per user, made anew once it ended), so that
+    :func:`routes_client` can present its cookie with the links its pages made."""
+    known = _sessions.get((world.url, user))
+    if known is None or sessions.store().get(known.session_id, touch=False) is None:
+        known = _sessions[world.url, user] = sessions.store().create(
+            world.users[user], w.email(user)
+        )
+    return known
 
 
 def app_for(world: w.World, user: str | None, query: dict[str, Any] | None = None) -> AppTest:
@@ -98,10 +107,13 @@ def shot(at: AppTest) -> Snapshot:
     return snapshot(messages, _fetch)
 
 
-def routes_client() -> TestClient:
+def routes_client(world: w.World, user: str) -> TestClient:
     """The app's HTTP routes (the streamed /export.csv among them) on the app's engine and the
-    process's session store, as the server mounts them beside the pages."""
-    return TestClient(Starlette(routes=Routes(engine=engines.get_engine).routes()))
+    process's session store, as the server mounts them beside the pages, in the browser of
+    ``user``: with the cookie of their session, which export links require."""
+    client = TestClient(Starlette(routes=Routes(engine=engines.get_engine).routes()))
+    client.cookies.set(COOKIE_NAME, sessions.cookie_value(signed_in(world, user).session_id))
+    return client
 
 
 def page(

@@ -211,7 +211,7 @@ def fingerprint(shot: Snapshot, replace: dict[str, str]) -> list[str]:
         if isinstance(value, str):
             for old, new in replace.items():
                 value = value.replace(old, new)
-            return re.sub(r"token=[\w.\-%]+", "token=…", value)
+            return re.sub(r"(token|link)=[\w.\-%]+", r"\1=…", value)
         if isinstance(value, dict):
             return {key: replaced(item) for key, item in value.items()}
         if isinstance(value, list):

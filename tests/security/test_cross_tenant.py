@@ -87,7 +87,7 @@ def test_every_page_holds_only_the_users_active_companies(
     expected = w.expected(owner, scope, START, END)
     assert_totals(shot, title, expected)
     for link in shot.links:  # the Export page's streamed CSV, as its link serves it
-        header, *rows = read_csv(apptest.routes_client().get(link).content)
+        header, *rows = read_csv(apptest.routes_client(hostile_world, user).get(link).content)
         assert len(rows) == expected["rows"]
         assert {row[header.index("company_id")] for row in rows} == scope
     if title != "Stage durations":  # the only page without names or ids: its totals say it all

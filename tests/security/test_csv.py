@@ -79,7 +79,7 @@ def test_every_download_is_safe_in_a_spreadsheet(
         assert IN_PAGE_NAME.fullmatch(download.file_name), download.file_name
         assert download.data.startswith("\ufeff".encode())  # UTF-8 for spreadsheets
         check(download.data, seen)
-    client = apptest.routes_client()
+    client = apptest.routes_client(hostile_world, user)
     response = client.get(links[0])
     assert response.status_code == 200
     assert EXPORT_NAME.fullmatch(response.headers["content-disposition"])

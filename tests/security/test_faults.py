@@ -117,8 +117,9 @@ def retry(at: AppTest) -> AppTest:
 def test_started_with_postgresql_down_says_data_unavailable_and_recovers_by_itself(
     app: Postgres,
 ) -> None:
+    at = overview(app)  # signed in while the server was up
     app.stop()
-    at = overview(app).run()
+    at.run()
     assert errors(at) == [DataUnavailable.user_message]
     assert errors(retry(at)) == [DataUnavailable.user_message]  # still down: the same message
     app.start()

@@ -40,7 +40,7 @@ def test_revoked_access_shows_nothing_at_the_next_run_and_empties_the_export(
         if file != "stage_durations.py":  # a page without names: its totals are checked in
             assert owners(shot, hostile_world).companies == {c1}  # test_cross_tenant.py
     link = apptest.shot(tabs["export.py"]).links[0]
-    client = apptest.routes_client()
+    client = apptest.routes_client(hostile_world, "R")
     assert len(read_csv(client.get(link).content)) > 1  # the link works before
 
     w.set_access(owner, user, c1, active=False)

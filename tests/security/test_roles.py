@@ -2,9 +2,10 @@
 adds is covered too: the runtime role and every role it can become are not superuser, own
 nothing, cannot bypass RLS or write anything; every relation it can read that holds tenant data
 applies RLS (views as the invoker, no materialized views), and the only functions it can call
-that run with their owner's rights are the three reviewed doors of migration f05 (the export
-audit's insert, and sign-in's lookup of one account and of its state), each with a pinned
-search_path; the reader it becomes can call none.
+that run with their owner's rights are the reviewed doors of migrations f05 (the export audit's
+insert, and sign-in's lookup of one account and of its state) and f06 (sessions, tickets, export
+links, throttle and SSO links), each with a pinned search_path; the reader it becomes can call
+none.
 
 The fixed statements of tests/test_rls.py (writes inside and outside the READ ONLY
 transaction, per table) stay there; the role's own attributes are also in test_app_role_attributes.
@@ -83,13 +84,28 @@ DEFINER_FUNCTIONS = """
       AND has_function_privilege(:role, p.oid, 'EXECUTE')
 """
 RUNTIME_ROLES = (config.APP_ROLE, transactions.TENANT_ROLE)
-# What each runtime role may call that runs as its owner: reviewed one by one (migration f05).
+# What each runtime role may call that runs as its owner: reviewed one by one (migrations f05,
+# f06).
 DOORS = {
     config.APP_ROLE: {
         "orchdash.record_export(text,text,jsonb,text,timestamp with time zone,bigint,uuid[],"
         "text,text)",
         "orchdash.account_by_email(text)",
         "orchdash.account_active(uuid)",
+        # Sign-in state (f06): sessions, tickets, export links, throttle, SSO links.
+        "orchdash.session_get(bytea,boolean)",
+        "orchdash.session_end(bytea)",
+        "orchdash.session_end_user(uuid)",
+        "orchdash.ticket_issue(bytea,uuid,text,double precision)",
+        "orchdash.ticket_redeem(bytea,bytea,double precision,double precision)",
+        "orchdash.export_link_create(bytea,bytea,jsonb,double precision)",
+        "orchdash.export_link_open(bytea,bytea)",
+        "orchdash.sign_in_wait(bytea[],integer)",
+        "orchdash.sign_in_failed(bytea[],integer[],double precision[],double precision[],"
+        "double precision)",
+        "orchdash.sign_in_succeeded(bytea[])",
+        "orchdash.identity_user(text,text)",
+        "orchdash.identity_link(text,text,uuid)",
     },
     transactions.TENANT_ROLE: set(),
 }

@@ -15,13 +15,16 @@ from collections.abc import Callable, Iterator
 import bcrypt
 import pytest
 from harness import AppServer
+from posted_form import posted_form
+from sqlalchemy import Engine, text
 from streamlit.proto.Alert_pb2 import Alert
 from streamlit.proto.Metric_pb2 import Metric
 from streamlit.proto.TextInput_pb2 import TextInput
 from streamlit.testing.v1 import AppTest
 
 from dashboard.ui import auth
-from dashboard.web.throttle import FREE_FAILURES, Throttle
+from dashboard.web.throttle import PAIR, Throttle
+from queries import get_engine
 from security import apptest
 from security import world as w
 from security.elements import fingerprint
@@ -46,10 +49,12 @@ def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.fixture
-def fresh_throttle(monkeypatch: pytest.MonkeyPatch) -> Throttle:
-    throttle = Throttle()
-    monkeypatch.setattr(auth, "throttle", lambda: throttle)
-    return throttle
+def fresh_throttle(hostile_owner: Engine) -> Throttle:
+    """The app's throttle with no failures counted yet (every AppTest client is this machine)."""
+    with hostile_owner.begin() as conn:
+        conn.execute(text("DELETE FROM orchdash.sign_in_failures"))
+        conn.execute(text("DELETE FROM orchdash.sign_in_load"))
+    return Throttle(get_engine)
 
 
 def submit(at: AppTest, email: str, password: str) -> AppTest:
@@ -64,7 +69,8 @@ def signed_out_page(world: w.World) -> AppTest:
 
 
 def redirected(at: AppTest) -> bool:
-    return any("/auth/session?ticket=" in h.proto.body for h in at.get("html"))
+    forms = [posted_form(h.proto.body) for h in at.get("html")]
+    return any(f is not None and f[0] == "/auth/session" and f[1]["ticket"] for f in forms)
 
 
 def test_twenty_wrong_passwords_for_one_email_are_throttled(
@@ -73,7 +79,7 @@ def test_twenty_wrong_passwords_for_one_email_are_throttled(
     at = signed_out_page(hostile_world)
     shown = [submit(at, w.email("A"), f"guess {n}").error[0].value for n in range(20)]
     # The failure after the free ones is checked, and starts the lock.
-    checked = FREE_FAILURES + 1
+    checked = PAIR.free + 1
     assert shown[:checked] == [auth.BAD_CREDENTIALS] * checked
     assert all(m.startswith("Too many failed sign-in attempts") for m in shown[checked:])
     # Locked attempts are refused before any password check: guessing stops there.
@@ -81,7 +87,7 @@ def test_twenty_wrong_passwords_for_one_email_are_throttled(
     submit(at, w.email("A"), w.password("A"))  # even the right password waits
     assert at.error[0].value.startswith("Too many failed") and not redirected(at)
     other = submit(signed_out_page(hostile_world), w.email("B"), w.password("B"))
-    assert not other.error and redirected(other)  # the lock is per email
+    assert not other.error and redirected(other)  # the wait is this email's from this client
 
 
 def test_unknown_and_known_email_get_the_same_page_for_the_same_work(

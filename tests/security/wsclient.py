@@ -11,7 +11,6 @@ sign-in form over the websocket and redeems the ticket at ``/auth/session`` for 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from urllib.parse import unquote, urlencode
 
 import httpx
 from google.protobuf.message import Message
+from posted_form import posted_form
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.Button_pb2 import Button
 from streamlit.proto.ClientState_pb2 import ClientState, ContextInfo
@@ -34,7 +34,6 @@ from dashboard.web.sessions import COOKIE_NAME
 from security.elements import Download, Snapshot, snapshot
 
 T = TypeVar("T")
-_REDIRECT = re.compile(r"window\.location\.replace\((\"[^\"]*\")\)")
 
 
 @dataclass
@@ -47,12 +46,12 @@ class Drawn:
     def of(self, kind: type[Message]) -> list[Any]:
         return [m for m in self.messages if isinstance(m, kind)]
 
-    def redirect(self) -> str | None:
-        """Where a drawn script sends the browser (sign-in, sign-out), if anywhere."""
+    def posted(self) -> tuple[str, dict[str, str]] | None:
+        """Where a drawn form posts the browser (sign-in, sign-out), and what, if anywhere."""
         for html in self.of(Html):
-            match = _REDIRECT.search(html.body)
-            if match:
-                return str(json.loads(match.group(1)))
+            form = posted_form(html.body)
+            if form is not None:
+                return form
         return None
 
 
@@ -156,11 +155,13 @@ async def sign_in(base_url: str, email: str, password: str) -> str | None:
         submitted = await tab.run(
             widgets=form_widgets(form, {"Email": email, "Password": password}, "Sign in")
         )
-    target = submitted.redirect()
-    if target is None:
+    posted = submitted.posted()
+    if posted is None:
         return None
+    action, fields = posted
     async with httpx.AsyncClient(base_url=base_url, follow_redirects=False) as client:
-        response = await client.get(target)
+        # As the page's own form: from this site's origin.
+        response = await client.post(action, data=fields, headers={"Origin": base_url})
     return response.cookies.get(COOKIE_NAME)
 
 
