@@ -16,6 +16,7 @@ import queries
 from dashboard.charts import agent_charts
 from dashboard.charts import format as fmt
 from dashboard.ui import filter_state, sidebar
+from dashboard.ui.auth import SESSION_KEY
 from dashboard.web import tokens
 from queries import Filters, engines
 
@@ -74,10 +75,13 @@ def test_a_link_with_agents_and_a_zone_reproduces_the_view(app_env: Demo, engine
         assert filter_state.RAW_ZONE_NOTE in captions
     assert filter_state.RAW_AGENTS_NOTE in captions
 
-    # The extract the page links to is that of these filters, zone and agents included.
+    # The extract the page links to is that of these filters, zone and agents included: the
+    # link opens, with this session, to exactly them.
     link = urlparse(at.get("link_button")[0].proto.url)
-    grant = tokens.read_export_token(parse_qs(link.query)["token"][0])
-    assert grant is not None
+    assert link.path == tokens.ROUTE
+    session_id = at.session_state[SESSION_KEY].session_id
+    grant = tokens.open_export_link(engine, parse_qs(link.query)[tokens.PARAM][0], session_id)
+    assert grant is not None and grant.user_id == app_env.users[CHAIRMAN]
     f = grant.filters
     assert (f.tz, f.agents, f.agents_match) == (KOLKATA, ("builder", "planner"), "all")
     assert (f.start, f.end, f.grain) == (date(2026, 1, 5), date(2026, 3, 1), "week")

@@ -1,22 +1,33 @@
 """Every streamed export leaves a receipt in the audit whose SHA-256 is that of the downloaded
-file, and every refused attempt leaves a row too (routes of tests/test_routes.py, metrics world)."""
+file; a refused attempt leaves no row (a flood of them must not reach the database: see
+tests/security/test_sessions_attacks.py) but is reported in the log (routes of
+tests/test_routes.py, metrics world)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import metrics_world as mw
+import pytest
 import test_routes as routes_tests
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
-from test_routes import export, signed_in, world_filters
+from test_routes import (
+    as_browser_of,
+    audit_rows,
+    export,
+    export_link,
+    signed_in,
+    world_filters,
+)
 
 from dashboard.web.sessions import SessionStore
 from queries import Scope, audit
 
-clock = routes_tests.clock
 store = routes_tests.store
 client = routes_tests.client
+world_owner = routes_tests.world_owner
 
 
 def test_an_export_leaves_a_receipt_that_hashes_to_the_file(
@@ -24,7 +35,7 @@ def test_an_export_leaves_a_receipt_that_hashes_to_the_file(
 ) -> None:
     user = signed_in(store, world, "single")
     f = world_filters(world, tz="Asia/Kolkata")
-    response = export(client, user, f)
+    response = export(client, world_app, user, f)
     assert response.status_code == 200
     mine = audit.my_exports(world_app, Scope(user_id=user.user_id))
     row = mine[mine["action"] == "export"].iloc[0]
@@ -36,20 +47,21 @@ def test_an_export_leaves_a_receipt_that_hashes_to_the_file(
     assert set(receipt.scope) == world.active(user.user_id)
 
 
-def test_refused_attempts_are_recorded(
-    client: TestClient, store: SessionStore, world: mw.World, world_app: Engine
+def test_refused_attempts_write_no_row_and_are_reported_in_the_log(
+    client: TestClient,
+    store: SessionStore,
+    world: mw.World,
+    world_app: Engine,
+    world_owner: Engine,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     user = signed_in(store, world, "hostile")
-    f = world_filters(world)
-
-    def refused() -> int:
-        mine = audit.my_exports(world_app, Scope(user_id=user.user_id))
-        return int((mine["action"] == "refused").sum())
-
-    before = refused()
+    url = export_link(world_app, user, world_filters(world))
     store.end(user.session_id)
-    assert export(client, user, f).status_code == 403
-    assert client.get("/export.csv?token=garbage").status_code == 403  # recorded for nobody
-    assert refused() == before + 1
-    latest = audit.my_exports(world_app, Scope(user_id=user.user_id), limit=1).iloc[0]
-    assert latest["action"] == "refused" and latest["filters"]["start"] == f.start.isoformat()
+    before = audit_rows(world_owner)
+    with caplog.at_level(logging.WARNING, logger="dashboard.web.routes"):
+        assert as_browser_of(client, user).get(url).status_code == 403
+    assert audit_rows(world_owner) == before
+    [line] = [r.getMessage() for r in caplog.records if "exports refused" in r.getMessage()]
+    assert "1 unknown or expired link, or not this browser's session" in line
+    assert user.session_id not in line and user.user_id not in line

@@ -15,7 +15,7 @@ import pytest
 import test_routes as routes_tests
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
-from test_routes import export, signed_in, world_filters
+from test_routes import export, export_link, link_of, signed_in, world_filters
 
 import queries
 from dashboard.ui import period_presets
@@ -23,7 +23,6 @@ from dashboard.web import tokens
 from dashboard.web.sessions import SessionStore
 from queries import Filters, Scope, audit
 
-clock = routes_tests.clock
 store = routes_tests.store
 client = routes_tests.client
 
@@ -75,9 +74,10 @@ def test_the_export_link_and_its_receipt_carry_zone_and_agents(
 ) -> None:
     user = signed_in(store, world, "multi")
     f = world_filters(world, tz="America/New_York", agents=("planner",), agents_match="all")
-    grant = tokens.read_export_token(tokens.export_token(user, f))
+    link = link_of(export_link(world_app, user, f))
+    grant = tokens.open_export_link(world_app, link, user.session_id)
     assert grant is not None and grant.filters == f
-    response = export(client, user, f)
+    response = export(client, world_app, user, f)
     assert response.status_code == 200
     rows = list(csv.DictReader(io.StringIO(response.content.decode(), newline="")))
     selected = mw.selected(world, user.user_id, f.start, f.end, f.tz)
