@@ -1,7 +1,7 @@
 """The served app: the Streamlit dashboard (app.py) with its HTTP routes beside it.
 
 `streamlit run dashboard/server.py` (what `orchdash run` does) finds ``app`` and serves both in
-one process, so the routes and the script runs share the session store in memory.
+one process; the session store they share is in PostgreSQL, so any replica serves any session.
 """
 
 import streamlit as st

@@ -155,6 +155,11 @@ class Refusals:
                 self._clients.popitem(last=False)
             self._report(now, reason)
 
+    def busy(self) -> None:
+        """A valid download turned away because enough run already (not a refusal of the client)."""
+        with self._lock:
+            self._report(self._clock(), "too many downloads at once")
+
     def _report(self, now: float, reason: str) -> None:
         """Count ``reason``; log the counts once a minute at most (the lock is held)."""
         self._reasons[reason] += 1
@@ -270,7 +275,8 @@ class Routes:
         if grant is None:
             return self._refused(client, "unknown or expired link, or not this browser's session")
         if not self._exports.acquire(blocking=False):
-            self._refused(client, "too many downloads at once")
+            # A rightful download that must wait: logged, but not held against the client.
+            self.refusals.busy()
             return PlainTextResponse(
                 "Too many downloads at once. Please retry in a moment.",
                 status_code=503,

@@ -324,8 +324,21 @@ def oidc_app(
     return server.url
 
 
+def set_claims(provider: str, subject: str, claims: dict[str, object]) -> None:
+    """What the provider says of ``subject`` (oidc-provider-mock's PUT /users/<sub>)."""
+    request = urllib.request.Request(
+        f"{provider}/users/{subject}",
+        data=json.dumps(claims).encode(),
+        headers={"Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204
+
+
 def authorize_at_provider(page: Page, subject: str) -> None:
-    """On the provider's form: sign in as ``subject`` (its email claim is the same)."""
+    """On the provider's form: sign in as ``subject`` (with the claims set for it, else only an
+    email claim equal to it)."""
     page.get_by_placeholder("sub").wait_for(timeout=60_000)
     page.get_by_placeholder("sub").fill(subject)
     page.get_by_role("button", name="Authorize").click()
@@ -335,10 +348,11 @@ def test_oidc_sign_in_of_a_known_email_keeps_the_linked_view(
     page: Page, oidc_app: str, oidc_provider: str, foreign_origins: set[str]
 ) -> None:
     foreign_origins.add(oidc_provider)  # its pages load a stylesheet from the internet
+    set_claims(oidc_provider, "chairman-at-idp", {"email": CHAIRMAN, "email_verified": True})
     page.goto(oidc_app + SHARED_VIEW)
     sign_in_form(page)
     page.get_by_role("button", name="Sign in with SSO").click()
-    authorize_at_provider(page, CHAIRMAN)
+    authorize_at_provider(page, "chairman-at-idp")
     wait_signed_in(page)
     expect(page.get_by_text(f"Signed in as {CHAIRMAN}")).to_be_visible()
     url = urlsplit(page.url)
@@ -351,6 +365,36 @@ def test_oidc_sign_in_of_a_known_email_keeps_the_linked_view(
     page.get_by_role("button", name="Sign out").click()
     sign_in_form(page)
     expect(page.get_by_role("button", name="Sign in with SSO")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"email_verified": False}, id="email_verified false"),
+        pytest.param({}, id="no email_verified claim"),
+    ],
+)
+def test_oidc_email_the_provider_does_not_verify_signs_nobody_in(
+    page: Page,
+    oidc_app: str,
+    oidc_provider: str,
+    foreign_origins: set[str],
+    claims: dict[str, object],
+) -> None:
+    """An outsider whose provider lets them claim the chairman's email, unverified (a
+    multi-tenant Entra app sends no email_verified at all), gets no session."""
+    foreign_origins.add(oidc_provider)
+    forger = f"forger-{secrets.token_hex(4)}"
+    set_claims(oidc_provider, forger, {"email": CHAIRMAN} | claims)
+    page.goto(oidc_app)
+    sign_in_form(page)
+    page.get_by_role("button", name="Sign in with SSO").click()
+    authorize_at_provider(page, forger)
+    expect(page.get_by_role("heading", name="No access")).to_be_visible(timeout=60_000)
+    wait_for_app(page)
+    assert not [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_text(f"Signed in as {CHAIRMAN}")).to_have_count(0)
 
 
 def test_oidc_person_without_account_gets_no_access(
