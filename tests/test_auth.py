@@ -318,6 +318,28 @@ def test_throttle_forgets_old_failures_and_keeps_no_email(
     assert expired == 0  # deleted when the next failure came
 
 
+def test_fifty_thousand_junk_failures_push_no_real_wait_out(
+    app_engine: Engine, admin_engine: Engine, clean_state: None
+) -> None:
+    """The review's eviction: a bounded table in memory dropped its stalest lock after 50,000
+    junk emails; in the database every count stays until it is forgotten."""
+    throttle = throttle_on(app_engine, pair=ThrottlePolicy(1, 600, 900))
+    email, client = "real@example.test", "192.0.2.77"
+    throttle.failure(email, client)
+    assert throttle.failure(email, client) == 600
+    with admin_engine.begin() as conn:  # 50,000 other keys, each with a count of its own
+        conn.execute(
+            text(
+                "INSERT INTO orchdash.sign_in_failures"
+                " SELECT sha256(convert_to('junk:' || n, 'UTF8')), 9, now() + interval '1 hour',"
+                " now() + interval '1 hour' FROM generate_series(1, 50000) AS n"
+            )
+        )
+    for n in range(3):
+        throttle.failure(f"junk{n}@example.test", f"198.51.100.{n}")
+    assert throttle.retry_after(email, client) == pytest.approx(600, abs=5)
+
+
 # ------------------------------------------------------------------ sessions
 
 
