@@ -414,6 +414,8 @@ def open_collecting_media(page: Page, url: str) -> dict[str, tuple[int, str]]:
     page.goto(url)
     wait_signed_in(page)
     buttons = page.locator("[data-testid='stDownloadButton']")
+    # A loaded machine may finish the run before the last chart and its buttons are drawn.
+    expect(buttons.first).to_be_visible(timeout=60_000)
     deadline = time.monotonic() + 30
     while len(media) < buttons.count() and time.monotonic() < deadline:
         page.wait_for_timeout(100)
