@@ -34,7 +34,10 @@ class Busy(DashboardError):
 
 class QueryTimeout(DashboardError):
     user_message = (
-        "This view took too long to compute and was cancelled. Narrow the period or filters."
+        # A statement over its limit is most often one that waited on writes (a lock, or a table
+        # just rewritten and not yet vacuumed): say so, and that a retry will likely do.
+        "The data is being updated, and this view took too long to compute, so it was "
+        "cancelled. Retry in a moment, or narrow the period or filters."
     )
 
 

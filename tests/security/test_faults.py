@@ -174,6 +174,7 @@ def test_a_statement_over_the_timeout_is_cancelled_with_a_message_and_not_retrie
     finally:
         event.remove(engine, "handle_error", on_error)
     assert errors(at) == [QueryTimeout.user_message]
+    assert "The data is being updated" in errors(at)[0]  # what the chairman reads
     assert len(cancelled) == 1  # cancelled once, and not sent again
     assert "Retry" in [b.label for b in at.button]
     with create_engine(app.owner_url, poolclass=NullPool).connect() as conn:
