@@ -29,6 +29,7 @@ EXPORT_RATE, EXPORT_FIRST_BYTE_S, EXPORT_GROWTH_MB = 250_000, 0.5, 64
 CONCURRENT_P95_MS = 500
 INSERT_COST, FRESH_S = 0.20, 60
 SIGN_IN_S, CHANGE_S = 3, 1
+LIVE_P95_MS, LIVE_MAX_MS = 500, 2000
 
 DOCUMENT = Path("docs") / "benchmarks.md"
 TRIAL_DOCUMENT = Path("test-artifacts") / "bench.md"
@@ -54,6 +55,13 @@ class Results:
     concurrent: dict[str, Any] = field(default_factory=dict)
     inserts: dict[str, float] = field(default_factory=dict)
     browser: dict[str, list[float]] = field(default_factory=dict)
+    # The live table (issue #17): (rows, state, page, period) -> seconds per page drawn
+    live: dict[tuple[int, str, str, str], list[float]] = field(default_factory=dict)
+    live_timeouts: dict[tuple[int, str, str, str], int] = field(default_factory=dict)
+    # rows -> the burst's seconds per statement, when autovacuum ran, the server's settings
+    live_notes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # one row per statement run under EXPLAIN (ANALYZE, BUFFERS): page, load, ms, heap fetches
+    explain: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -297,6 +305,7 @@ def render(r: Results, small: int, big: int) -> str:
             f"- a Period change to the page drawn again: p50 {p(b['period'], 0.5) / 1000:.2f} s,"
             f" max {max(b['period']):.2f} s (≤ {CHANGE_S}) {mark(max(b['period']) <= CHANGE_S)}",
         ]
+    out += render_live(r)
     if r.checked:
         counts: dict[str, int] = {}
         for line in r.checked:
@@ -307,3 +316,66 @@ def render(r: Results, small: int, big: int) -> str:
             "baseline: " + "; ".join(f"{k} ({n} pages)" for k, n in counts.items()) + ".",
         ]
     return "\n".join(out)
+
+
+def render_live(r: Results) -> list[str]:
+    """The live table (issue #17): each page and period, vacuumed and after the burst."""
+    out: list[str] = []
+    for rows in sorted({key[0] for key in r.live}):
+        states = list(dict.fromkeys(key[1] for key in r.live if key[0] == rows))
+        note = r.live_notes.get(rows, {})
+        out += [
+            "",
+            f"## The live table, {_rows(rows)} rows (issue #17; autovacuum: "
+            f"{note.get('autovacuum', '?')})",
+            "",
+            "ms per page drawn (all its query calls) as the demo chairman, every page and period "
+            "in turn with varied filters, for the whole window; p50 / p95 / max. Targets: p95 ≤ "
+            f"{LIVE_P95_MS}, max ≤ {LIVE_MAX_MS}, no timeout.",
+            "",
+            "| Page | Period | "
+            + " | ".join(f"{s}: n, p50 / p95 / max" for s in states)
+            + " | met |",
+            "|---|---|" + "---|" * len(states) + "---|",
+        ]
+        for page in sc.PAGES:
+            for period in sc.LIVE_PERIODS:
+                cells, met = [], None
+                for state in states:
+                    runs = r.live.get((rows, state, page, period), [])
+                    timeouts = r.live_timeouts.get((rows, state, page, period), 0)
+                    top = 1000 * max(runs) if runs else float("nan")
+                    cell = f"{len(runs)}, {ms(p(runs, 0.5))} / {ms(p(runs, 0.95))} / {ms(top)}"
+                    cells.append(cell + (f" ({timeouts} timed out)" if timeouts else ""))
+                    if runs:
+                        met = p(runs, 0.95) <= LIVE_P95_MS and top <= LIVE_MAX_MS and not timeouts
+                out.append(f"| {page} | {period} | " + " | ".join(cells) + f" | {mark(met)} |")
+        burst = [f"{k}: {v:.1f} s" for k, v in note.items() if isinstance(v, float)]
+        vacuums = [f"{k} {v:.0f} s" for k, v in note.get("vacuums", {}).items() if "dead" not in k]
+        out += [
+            "",
+            "- the burst, as the owner, one statement each: " + "; ".join(burst),
+            "- autovacuum after the burst's end (started / done): "
+            + ("; ".join(vacuums) or "not within the window"),
+            "- the server: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(note.get("settings", {}).items())),
+        ]
+    slow = sorted(r.explain, key=lambda e: -e["ms"])[:15]
+    slow += [e for e in sorted(r.explain, key=lambda e: -e["heap_fetches"])[:5] if e not in slow]
+    if slow:
+        out += [
+            "",
+            "## EXPLAIN (ANALYZE, BUFFERS) as the app's role: the slowest statements, then those "
+            "with the most heap fetches",
+            "",
+            "| Rows | State | Page | Period | Load | ms | heap fetches | shared hit / read "
+            "| index-only scans |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for e in slow:
+            out.append(
+                f"| {_rows(e['rows'])} | {e['state']} | {e['page']} | {e['period']} | "
+                f"{e['load']} | {e['ms']:,.0f} | {e['heap_fetches']:,} | "
+                f"{e['hit']:,} / {e['read']:,} | {', '.join(e['index_only']) or '-'} |"
+            )
+    return out

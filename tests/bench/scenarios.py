@@ -32,10 +32,19 @@ PAGES: dict[str, list[tuple[str, dict[str, Any]]]] = {
     p.title: [(name, OPTIONS.get(name, {})) for name in p.loads] for p in pages.PAGES
 }
 PERIODS = ("90 days", "all time")
+# The live case (issue #17) adds the dashboard's default period.
+LIVE_PERIODS = ("30 days", *PERIODS)
 
 
-def run_page(engine: Engine, user_id: str, f: Filters, page: str) -> dict[str, Any]:
-    """Every query call of the page, in its order; returns each call's answer by name."""
+def run_page(
+    engine: Engine,
+    user_id: str,
+    f: Filters,
+    page: str,
+    calling: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Every query call of the page, in its order; returns each call's answer by name.
+    ``calling`` (if given) is told the name of each page load before it runs."""
     scope = queries.scope_for_user(engine, user_id)
     out: dict[str, Any] = {
         "companies": queries.companies(engine, scope),
@@ -45,6 +54,8 @@ def run_page(engine: Engine, user_id: str, f: Filters, page: str) -> dict[str, A
         "rollup_zone": queries.rollup_zone(engine, scope),
     }
     for name, options in PAGES[page]:
+        if calling is not None:
+            calling(name)
         out[name] = getattr(queries, name)(engine, scope, f, **options)
     out["scope"] = scope
     return out
@@ -80,8 +91,9 @@ class Tenant:
 
 def varied_filters(rng: random.Random, tenant: Tenant, period: str) -> Filters:
     """Filters as a chairman varies them: mostly everything, sometimes a company or two, a
-    venture or two, a few stages; any grain. "90 days" ends on one of the last 30 days of
-    data; "all time" is the dashboard's All time, from the first day of data to the last."""
+    venture or two, a few stages; any grain. "30 days" and "90 days" end on one of the last 30
+    days of data; "all time" is the dashboard's All time, from the first day of data to the
+    last."""
     companies: tuple[str, ...] = ()
     if rng.random() < 0.4:
         companies = tuple(rng.sample(tenant.company_ids, rng.randint(1, len(tenant.company_ids))))
@@ -92,9 +104,9 @@ def varied_filters(rng: random.Random, tenant: Tenant, period: str) -> Filters:
     stages: tuple[int, ...] = ()
     if rng.random() < 0.25:
         stages = tuple(rng.sample(range(1, 41), rng.randint(1, 3)))
-    if period == "90 days":
+    if period.endswith(" days"):
         end = tenant.last_day - timedelta(days=rng.randint(0, 29))
-        start = end - timedelta(days=89)
+        start = end - timedelta(days=int(period.split()[0]) - 1)
     else:
         start, end = tenant.first_day, tenant.last_day
     return Filters(

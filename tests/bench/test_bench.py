@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 import queries
@@ -48,8 +48,9 @@ from bench import naive, report
 from bench import scenarios as sc
 from bench.browser import app_server, measure
 from bench.report import Results
-from queries import Filters, admin, config, demo, engines, schema
+from queries import Filters, admin, config, demo, engines, folding, schema, transactions
 from queries.errors import QueryTimeout
+from queries.folding import FOLD_EVERY_S
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 
@@ -197,8 +198,17 @@ _naive_of: list[tuple[int, Filters]] = []
 def _naive_run(
     found: BenchDb, engine: Engine, page: str, period: str, f: Filters, answers: dict[str, Any]
 ) -> None:
+    seconds = _naive_check(found, engine, page, f, answers)
+    RESULTS.checked.append(f"{found.rows:,} rows, {period}")
+    RESULTS.pages.setdefault((found.rows, page, period, "naive"), []).append(seconds)
+
+
+def _naive_check(
+    found: BenchDb, engine: Engine, page: str, f: Filters, answers: dict[str, Any]
+) -> float:
     """The page the naive way: its rows read (shared by the pages of one filter set, each page
-    charged the read) and grouped in pandas; the figures must equal the query layer's."""
+    charged the read) and grouped in pandas; the figures must equal the query layer's. Returns
+    the seconds the naive way took."""
     scope = sc.scope_of(answers)
     if _naive_of != [(found.rows, f)]:
         _naive_rows.clear()
@@ -220,9 +230,7 @@ def _naive_run(
     before = reads[1][1] if needs_previous else now.iloc[0:0]
     grouping, figures = timed(naive.page_figures, page, now, before, f)
     naive.assert_equal(page, figures, answers)
-    RESULTS.checked.append(f"{found.rows:,} rows, {period}")
-    seconds = sum(r[0] for r in reads) + grouping
-    RESULTS.pages.setdefault((found.rows, page, period, "naive"), []).append(seconds)
+    return sum(r[0] for r in reads) + grouping
 
 
 @pytest.mark.parametrize("period", sc.PERIODS)
@@ -478,6 +486,205 @@ def test_browser(bench: dict[int, BenchDb], tmp_path: Path) -> None:
     with app_server(found.app_url, tmp_path / "server.log") as url:
         RESULTS.browser = measure(url, accounts, changes=3)
     assert len(RESULTS.browser["sign_in"]) == BROWSER_USERS
+
+
+# ---- the live table (issue #17) -------------------------------------------------------------
+# A burst of writes as the owner (one statement each, no manual VACUUM), then every page for
+# every period timed again and again for LIVE_SECONDS, while the rollup log is folded every
+# folding.FOLD_EVERY_S seconds as `orchdash run` does. Before it, the same window on the table
+# just vacuumed. ORCHDASH_BENCH_LIVE_SECONDS shortens both windows (0 skips the live case);
+# ORCHDASH_BENCH_AUTOVACUUM=eager sets per-table autovacuum settings (LIVE_AUTOVACUUM) on the
+# metrics and the rollup tables before the burst, a trial of a design, not of our migrations;
+# ORCHDASH_BENCH_EXPLAIN=1 runs every page's statements under EXPLAIN (ANALYZE, BUFFERS) as the
+# app's role right after the burst (the window then starts when those end).
+
+LIVE_SECONDS = float(os.environ.get("ORCHDASH_BENCH_LIVE_SECONDS", "120"))
+LIVE_AUTOVACUUM = os.environ.get("ORCHDASH_BENCH_AUTOVACUUM", "")
+LIVE_EXPLAIN = os.environ.get("ORCHDASH_BENCH_EXPLAIN", "") == "1"
+EAGER_AUTOVACUUM = (
+    "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_insert_scale_factor = 0.01,"
+    " autovacuum_analyze_scale_factor = 0.01, autovacuum_vacuum_cost_delay = 0"
+)
+LIVE_TABLES = """
+    SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables
+    WHERE (schemaname = 'public' AND relname = 'orchestration_metrics') OR schemaname = 'orchdash'
+    ORDER BY schemaname DESC, relname
+"""
+# The last 100 and 7 days are counted back from the newest row.
+BURST = {
+    "update 15 % of the last 100 days' rows": """
+        UPDATE orchestration_metrics SET stage_duration = stage_duration + interval '1 second'
+        WHERE recorded_at > (SELECT max(recorded_at) FROM orchestration_metrics)
+                            - interval '100 days'
+          AND abs(hashtext(metric_id::text)) % 100 < 15""",
+    "insert 100,000 rows into the last 7 days": """
+        INSERT INTO orchestration_metrics (
+            session_id, company_id, venture_id, stage_id, stage_duration, handoff_efficiency,
+            error_rate, action_count, success_count, failure_count, agent_response_time,
+            agent_utilization, agents_involved, chairman_interventions, chairman_approvals,
+            chairman_rejections, compute_cost, api_calls_made, data_quality_score,
+            confidence_score, recorded_at, metric_period_start, metric_period_end, metadata)
+        SELECT session_id, company_id, venture_id, stage_id, stage_duration, handoff_efficiency,
+            error_rate, action_count, success_count, failure_count, agent_response_time,
+            agent_utilization, agents_involved, chairman_interventions, chairman_approvals,
+            chairman_rejections, compute_cost, api_calls_made, data_quality_score,
+            confidence_score,
+            (SELECT max(recorded_at) FROM orchestration_metrics) - random() * interval '7 days',
+            metric_period_start, metric_period_end, '{"bench": "live"}'
+        FROM orchestration_metrics
+        WHERE recorded_at > (SELECT max(recorded_at) FROM orchestration_metrics)
+                            - interval '100 days'
+        LIMIT 100000""",
+    "delete 1 % of all rows": """
+        DELETE FROM orchestration_metrics
+        WHERE abs(hashtext(metric_id::text || 'delete')) % 100 = 0""",
+}
+VACUUMS = """
+    SELECT relname, last_autovacuum, n_dead_tup,
+           EXISTS (SELECT FROM pg_stat_progress_vacuum AS v WHERE v.relid = s.relid)
+    FROM pg_stat_user_tables AS s
+    WHERE (schemaname = 'public' AND relname = 'orchestration_metrics') OR schemaname = 'orchdash'
+"""
+
+
+def _live_window(found: BenchDb, engine: Engine, state: str, seed: str) -> None:
+    """Every page for every live period, in turn, with varied filters, until LIVE_SECONDS."""
+    tenant = sc.Tenant.of(engine, found.chairman)
+    rng = random.Random(seed)
+    deadline = time.perf_counter() + LIVE_SECONDS
+    while time.perf_counter() < deadline:
+        for period in sc.LIVE_PERIODS:
+            for page in sc.PAGES:
+                key = (found.rows, state, page, period)
+                f = sc.varied_filters(rng, tenant, period)
+                started = time.perf_counter()
+                try:
+                    answers = sc.run_page(engine, found.chairman, f, page)
+                    assert sc.companies_seen(answers) <= found.access[found.chairman]
+                except QueryTimeout:
+                    RESULTS.live_timeouts[key] = RESULTS.live_timeouts.get(key, 0) + 1
+                RESULTS.live.setdefault(key, []).append(time.perf_counter() - started)
+                if time.perf_counter() >= deadline:
+                    return
+
+
+def _watch_vacuums(owner: Engine, since: Any, stop: threading.Event, seen: dict[str, Any]) -> None:
+    """When autovacuum starts on (and is done with) each live table after ``since``: seconds."""
+    while not stop.wait(1.0):
+        for relname, vacuumed, dead, running in _sql(owner, VACUUMS):
+            now = _sql(owner, "SELECT clock_timestamp()")[0][0]
+            if running and f"{relname} started" not in seen:
+                seen[f"{relname} started"] = (now - since).total_seconds()
+            if vacuumed is not None and vacuumed > since and f"{relname} done" not in seen:
+                seen[f"{relname} done"] = (vacuumed - since).total_seconds()
+            seen[f"{relname} dead"] = dead
+
+
+def _explain_pages(found: BenchDb, engine: Engine, state: str) -> None:
+    """Each page's statements, captured as they run, again under EXPLAIN (ANALYZE, BUFFERS) in
+    a scoped transaction of the app's role: the slowest with their heap fetches and buffers."""
+    captured: list[tuple[str, str, Any]] = []
+    calling = ["layout"]
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SELECT SET_CONFIG", "EXPLAIN")):
+            captured.append((calling[0], statement, params))
+
+    def label(load: str) -> None:
+        calling[0] = load
+
+    tenant = sc.Tenant.of(engine, found.chairman)
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for period in sc.LIVE_PERIODS:
+            f = sc.varied_filters(random.Random(0), tenant, period)
+            f = Filters(start=f.start, end=f.end, grain="day")  # every company, venture, stage
+            for page in sc.PAGES:
+                del captured[:]
+                calling[0] = "layout"
+                sc.run_page(engine, found.chairman, f, page, calling=label)
+                for load, statement, params in list(captured):
+                    with transactions.scoped(engine, found.chairman, timeout_ms=120_000) as conn:
+                        plan = conn.exec_driver_sql(
+                            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, params
+                        ).scalar()
+                    RESULTS.explain.append(
+                        {"rows": found.rows, "state": state, "page": page, "period": period}
+                        | {"load": load, **_plan_summary(plan[0])}
+                    )
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
+def _plan_summary(plan: dict[str, Any]) -> dict[str, Any]:
+    """Execution ms, and over every node: heap fetches of index-only scans, shared buffers."""
+    nodes, fetches, index_only = [plan["Plan"]], 0, []
+    while nodes:
+        node = nodes.pop()
+        nodes += node.get("Plans", [])
+        if node["Node Type"] == "Index Only Scan":
+            fetches += node.get("Heap Fetches", 0)
+            index_only.append(node["Index Name"])
+    top = plan["Plan"]
+    return {
+        "ms": plan["Execution Time"],
+        "heap_fetches": fetches,
+        "index_only": sorted(set(index_only)),
+        "hit": top.get("Shared Hit Blocks", 0),
+        "read": top.get("Shared Read Blocks", 0),
+    }
+
+
+@pytest.mark.skipif(LIVE_SECONDS <= 0, reason="ORCHDASH_BENCH_LIVE_SECONDS=0")
+@pytest.mark.parametrize("rows", SCALES)
+def test_live(bench: dict[int, BenchDb], rows: int) -> None:
+    found = bench[rows]
+    tables = [t for (t,) in _sql(found.owner, LIVE_TABLES)]
+    vacuum = create_engine(found.owner.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with vacuum.connect() as conn:
+        conn.execute(text(f"VACUUM (ANALYZE) {', '.join(tables)}"))
+        if LIVE_AUTOVACUUM == "eager":
+            for table in tables:
+                conn.execute(text(f"ALTER TABLE {table} SET ({EAGER_AUTOVACUUM})"))
+    vacuum.dispose()
+    settings = _sql(
+        found.owner,
+        "SELECT name, setting FROM pg_settings WHERE name ~ :names",
+        names="^(autovacuum|shared_buffers|work_mem|vacuum_cost)",
+    )
+    settings += _sql(found.owner, "SELECT 'server_version', version()")
+    note = RESULTS.live_notes.setdefault(rows, {"settings": dict(settings)})
+    note["autovacuum"] = LIVE_AUTOVACUUM or "server defaults"
+    engine = engines.make_engine(found.app_url)
+    _live_window(found, engine, "vacuumed", f"{rows}-vacuumed")
+    for what, statement in BURST.items():
+        seconds, _ = timed(_sql, found.owner, statement)
+        note[what] = seconds
+    since = _sql(found.owner, "SELECT clock_timestamp()")[0][0]
+    stop, seen = threading.Event(), note.setdefault("vacuums", {})
+    threads = [
+        threading.Thread(target=folding.fold_every, args=(found.owner, FOLD_EVERY_S, stop)),
+        threading.Thread(target=_watch_vacuums, args=(found.owner, since, stop, seen)),
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        if LIVE_EXPLAIN:
+            note["explain s"], _ = timed(_explain_pages, found, engine, "after the burst")
+        _live_window(found, engine, "after the burst", f"{rows}-burst")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    folding.fold(found.owner)
+    # The naive baseline still agrees, on the table as the burst left it.
+    tenant = sc.Tenant.of(engine, found.chairman)
+    for period in sc.LIVE_PERIODS:
+        f = sc.varied_filters(random.Random(f"{rows}-{period}-naive"), tenant, period)
+        for page in sc.PAGES:
+            _naive_check(found, engine, page, f, sc.run_page(engine, found.chairman, f, page))
+            RESULTS.checked.append(f"{rows:,} rows after the burst, {period}")
+    engine.dispose()
 
 
 # ---- the document ----------------------------------------------------------------------------
