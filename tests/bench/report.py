@@ -351,12 +351,15 @@ def render_live(r: Results) -> list[str]:
                         met = p(runs, 0.95) <= LIVE_P95_MS and top <= LIVE_MAX_MS and not timeouts
                 out.append(f"| {page} | {period} | " + " | ".join(cells) + f" | {mark(met)} |")
         burst = [f"{k}: {v:.1f} s" for k, v in note.items() if isinstance(v, float)]
-        vacuums = [f"{k} {v:.0f} s" for k, v in note.get("vacuums", {}).items() if "dead" not in k]
+        burst += [f"{k}: {v}" for k, v in note.items() if isinstance(v, int)]
+        out += ["", "- the writes, as the owner: " + "; ".join(burst)]
+        for state, seen in note.get("vacuums", {}).items():
+            vacuums = [f"{k} {v:.0f} s" for k, v in seen.items() if "dead" not in k]
+            out.append(
+                f"- autovacuum, seconds from the start of the window {state}: "
+                + ("; ".join(vacuums) or "none within it")
+            )
         out += [
-            "",
-            "- the burst, as the owner, one statement each: " + "; ".join(burst),
-            "- autovacuum after the burst's end (started / done): "
-            + ("; ".join(vacuums) or "not within the window"),
             "- the server: "
             + ", ".join(f"{k}={v}" for k, v in sorted(note.get("settings", {}).items())),
         ]

@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -372,6 +373,11 @@ BATCH = """
     FROM bench_batch
 """
 
+BATCH_SOURCE = (
+    "CREATE TEMP TABLE bench_batch AS SELECT * FROM orchestration_metrics"
+    " WHERE company_id IS NOT NULL ORDER BY recorded_at DESC LIMIT :n"
+)
+
 
 # Every trigger that keeps a rollup (the metrics' and the agents', migration f04): "without" is
 # the table with the spec's indexes and ours, and no rollup at all.
@@ -387,13 +393,7 @@ def _insert_run(owner: Engine, with_rollup: bool) -> tuple[float, float]:
     the same way, so the database is as before."""
     switch = "ENABLE" if with_rollup else "DISABLE"
     with owner.connect() as conn:
-        conn.execute(
-            text(
-                "CREATE TEMP TABLE bench_batch AS SELECT * FROM orchestration_metrics"
-                " WHERE company_id IS NOT NULL ORDER BY recorded_at DESC LIMIT :n"
-            ),
-            {"n": BATCH_ROWS},
-        )
+        conn.execute(text(BATCH_SOURCE), {"n": BATCH_ROWS})
         conn.execute(text("SELECT orchdash.rollup_fold()"))
         for trigger in TRIGGERS:
             conn.execute(text(f"ALTER TABLE orchestration_metrics {switch} TRIGGER {trigger}"))
@@ -635,18 +635,70 @@ def _plan_summary(plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.skipif(LIVE_SECONDS <= 0, reason="ORCHDASH_BENCH_LIVE_SECONDS=0")
-@pytest.mark.parametrize("rows", SCALES)
-def test_live(bench: dict[int, BenchDb], rows: int) -> None:
-    found = bench[rows]
+# The steady trickle: each second, BATCH_ROWS rows inserted (BATCH) and as many updated.
+TRICKLE_UPDATE = """
+    UPDATE orchestration_metrics SET stage_duration = stage_duration + interval '1 second'
+    WHERE metric_id IN (
+        SELECT metric_id FROM orchestration_metrics
+        WHERE recorded_at > clock_timestamp() - interval '7 days' ORDER BY random() LIMIT :n)
+"""
+
+
+def _trickle(owner: Engine, stop: threading.Event, note: dict[str, Any]) -> None:
+    with owner.connect() as conn:
+        conn.execute(text(BATCH_SOURCE), {"n": BATCH_ROWS})
+        conn.commit()
+        started, ticks = time.perf_counter(), 0
+        while not stop.is_set():
+            conn.execute(text(BATCH))
+            conn.execute(text(TRICKLE_UPDATE), {"n": BATCH_ROWS})
+            conn.commit()
+            ticks += 1
+            stop.wait(max(0.0, started + ticks - time.perf_counter()))
+        note["trickle seconds"] = time.perf_counter() - started
+        note["trickle ticks"] = ticks
+        conn.execute(text("DROP TABLE bench_batch"))
+        conn.commit()
+
+
+@contextmanager
+def _live(found: BenchDb, state: str, note: dict[str, Any], trickle: bool) -> Iterator[None]:
+    """The rollup log folded every FOLD_EVERY_S as `orchdash run` does, autovacuum watched from
+    now, and (if ``trickle``) the steady trickle of writes, until the block ends."""
+    since = _sql(found.owner, "SELECT clock_timestamp()")[0][0]
+    stop, seen = threading.Event(), note.setdefault("vacuums", {}).setdefault(state, {})
+    threads = [
+        threading.Thread(target=folding.fold_every, args=(found.owner, FOLD_EVERY_S, stop)),
+        threading.Thread(target=_watch_vacuums, args=(found.owner, since, stop, seen)),
+    ]
+    if trickle:
+        threads.append(threading.Thread(target=_trickle, args=(found.owner, stop, note)))
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def _vacuum(found: BenchDb, *also: str) -> None:
     tables = [t for (t,) in _sql(found.owner, LIVE_TABLES)]
     vacuum = create_engine(found.owner.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with vacuum.connect() as conn:
         conn.execute(text(f"VACUUM (ANALYZE) {', '.join(tables)}"))
-        if LIVE_AUTOVACUUM == "eager":
+        for setting in also:
             for table in tables:
-                conn.execute(text(f"ALTER TABLE {table} SET ({EAGER_AUTOVACUUM})"))
+                conn.execute(text(f"ALTER TABLE {table} SET ({setting})"))
     vacuum.dispose()
+
+
+@pytest.mark.skipif(LIVE_SECONDS <= 0, reason="ORCHDASH_BENCH_LIVE_SECONDS=0")
+@pytest.mark.parametrize("rows", SCALES)
+def test_live(bench: dict[int, BenchDb], rows: int) -> None:
+    found = bench[rows]
+    _vacuum(found, *([EAGER_AUTOVACUUM] if LIVE_AUTOVACUUM == "eager" else []))
     settings = _sql(
         found.owner,
         "SELECT name, setting FROM pg_settings WHERE name ~ :names",
@@ -657,33 +709,23 @@ def test_live(bench: dict[int, BenchDb], rows: int) -> None:
     note["autovacuum"] = LIVE_AUTOVACUUM or "server defaults"
     engine = engines.make_engine(found.app_url)
     _live_window(found, engine, "vacuumed", f"{rows}-vacuumed")
+    with _live(found, "during the trickle", note, trickle=True):
+        _live_window(found, engine, "during the trickle", f"{rows}-trickle")
+    _vacuum(found)
     for what, statement in BURST.items():
-        seconds, _ = timed(_sql, found.owner, statement)
-        note[what] = seconds
-    since = _sql(found.owner, "SELECT clock_timestamp()")[0][0]
-    stop, seen = threading.Event(), note.setdefault("vacuums", {})
-    threads = [
-        threading.Thread(target=folding.fold_every, args=(found.owner, FOLD_EVERY_S, stop)),
-        threading.Thread(target=_watch_vacuums, args=(found.owner, since, stop, seen)),
-    ]
-    for thread in threads:
-        thread.start()
-    try:
+        note[what], _ = timed(_sql, found.owner, statement)
+    with _live(found, "after the burst", note, trickle=False):
         if LIVE_EXPLAIN:
             note["explain s"], _ = timed(_explain_pages, found, engine, "after the burst")
         _live_window(found, engine, "after the burst", f"{rows}-burst")
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
     folding.fold(found.owner)
-    # The naive baseline still agrees, on the table as the burst left it.
+    # The naive baseline still agrees, on the table as the writes left it.
     tenant = sc.Tenant.of(engine, found.chairman)
     for period in sc.LIVE_PERIODS:
         f = sc.varied_filters(random.Random(f"{rows}-{period}-naive"), tenant, period)
         for page in sc.PAGES:
             _naive_check(found, engine, page, f, sc.run_page(engine, found.chairman, f, page))
-            RESULTS.checked.append(f"{rows:,} rows after the burst, {period}")
+            RESULTS.checked.append(f"{rows:,} rows after the trickle and the burst, {period}")
     engine.dispose()
 
 
