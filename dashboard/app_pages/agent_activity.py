@@ -16,7 +16,7 @@ if activity.empty:
 table = agent_charts.activity_table(activity)
 view.chart(agent_charts.activity(table, "Utilization and response time per agent"), table, "agents")
 # The chart's `Download CSV` above is this very table.
-st.dataframe(table, hide_index=True, key="table-agents")
+st.dataframe(table, hide_index=True, key="table-agents", placeholder=fmt.NO_VALUE)
 st.caption(
     fmt.markdown_text(
         "Means over the selected rows that involve each agent and have a value. A row that "

@@ -42,7 +42,7 @@ else:
     )
 st.subheader(f"Preview: the newest {min(rows, PREVIEW_ROWS):,} rows")
 preview = raw_rows.rows_table(view.load("metric_rows", limit=PREVIEW_ROWS))
-st.dataframe(preview, hide_index=True, key="table-export")
+st.dataframe(preview, hide_index=True, key="table-export", placeholder=fmt.NO_VALUE)
 
 # ---- receipts and the audit of the user's own exports ------------------------------------------
 st.subheader("Your exports")
@@ -63,7 +63,7 @@ else:
             "Reason": mine["reason"],
         }
     )
-    st.dataframe(shown, hide_index=True, key="table-audit")
+    st.dataframe(shown, hide_index=True, key="table-audit", placeholder=fmt.NO_VALUE)
     exports = mine[mine["action"] == "export"].reset_index(drop=True)
     picked = st.selectbox(
         "Receipt",

@@ -11,6 +11,8 @@ from typing import Any
 _MINUTE = 60.0
 _HOUR = 3_600.0
 _DAY = 86_400.0
+# What a missing value reads as, in text and in table cells (which would otherwise say "None").
+NO_VALUE = "–"
 
 # CommonMark lets a backslash escape any ASCII punctuation; Streamlit's own directives
 # (`:red[...]`, `:material/x:`, `$math$`) start with punctuation too, so escaping all of it
@@ -37,7 +39,7 @@ def _trim(number: float, decimals: int = 1) -> str:
 def duration(seconds: Any) -> str:
     """A duration in the unit that reads best: "42 s", "7.5 min", "3.2 h", "2.1 d"."""
     if is_missing(seconds):
-        return "–"
+        return NO_VALUE
     value = float(seconds)
     sign = "-" if value < 0 else ""
     value = abs(value)
@@ -60,21 +62,21 @@ def duration_exact(seconds: Any) -> str:
 def percent(value: Any, decimals: int = 2) -> str:
     """A value already in percent (0..100): "12.34 %"."""
     if is_missing(value):
-        return "–"
+        return NO_VALUE
     return f"{float(value):,.{decimals}f} %"
 
 
 def ratio_percent(value: Any, decimals: int = 2) -> str:
     """A ratio 0..1 shown in percent: 0.1234 -> "12.34 %"."""
     if is_missing(value):
-        return "–"
+        return NO_VALUE
     return percent(float(value) * 100, decimals)
 
 
 def number(value: Any, decimals: int = 0) -> str:
     """A number with thousands separators: 1234567 -> "1,234,567"."""
     if is_missing(value):
-        return "–"
+        return NO_VALUE
     return f"{float(value):,.{decimals}f}"
 
 

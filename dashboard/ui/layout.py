@@ -66,9 +66,11 @@ class View:
         table_csv.download_button(table, self.file_name(what), key=f"csv-{slug}")
 
     def table(self, table: pd.DataFrame, what: str, **options: Any) -> None:
-        """A table and its `Download CSV`."""
+        """A table and its `Download CSV`; a missing value reads as a dash."""
         slug = table_csv.slug(what)
-        st.dataframe(table, hide_index=True, key=f"table-{slug}", **options)
+        st.dataframe(
+            table, hide_index=True, key=f"table-{slug}", placeholder=fmt.NO_VALUE, **options
+        )
         table_csv.download_button(table, self.file_name(what), key=f"csv-{slug}")
 
     def need_access(self) -> None:
