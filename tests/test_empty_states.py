@@ -30,7 +30,7 @@ from streamlit.proto.Dataframe_pb2 import Dataframe
 from streamlit.testing.v1 import AppTest
 
 from dashboard.charts import format as fmt
-from dashboard.ui import sidebar
+from dashboard.ui import data, sidebar
 from dashboard.ui.auth import SESSION_KEY
 from dashboard.web import sessions
 from queries import admin as admin_users
@@ -132,19 +132,30 @@ def databases(new_database: Callable[[str], str]) -> Iterator[dict[str, Database
 class State:
     database: str
     query: dict[str, Any]
-    empty: bool  # whether every page has nothing to show
+    says: str | None  # the explanation every page gives instead of data; None: pages draw data
 
 
-BEFORE = NOW.date() - timedelta(days=400)
+TODAY = NOW.date()
+LAST_30_DAYS = fmt.period(TODAY - timedelta(days=29), TODAY)
+BEFORE = TODAY - timedelta(days=400)
+HELD = fmt.period(
+    min(r["recorded_at"] for r in SOME_ROWS).date(), max(r["recorded_at"] for r in SOME_ROWS).date()
+)
 STATES = {
-    "an empty table": State("empty", {}, empty=True),
-    "one row": State("one row", {}, empty=False),
-    "rows only in some stages": State("some rows", {}, empty=False),
-    "a company without rows": State("some rows", {"company": X}, empty=True),
+    "an empty table": State("empty", {}, data.NO_DATA_YET),
+    "one row": State("one row", {}, None),
+    "rows only in some stages": State("some rows", {}, None),
+    "a company without rows": State(
+        "some rows",
+        {"company": X},
+        "The filters exclude everything: no rows for the chosen companies, ventures, stages and "
+        f"agents from {LAST_30_DAYS}. Clear some of them to see data.",
+    ),
     "a period before the first row": State(
         "some rows",
         {"from": BEFORE.isoformat(), "to": (BEFORE + timedelta(days=30)).isoformat()},
-        empty=True,
+        f"No data from {fmt.period(BEFORE, BEFORE + timedelta(days=30))} in the companies you can "
+        f"see. They have data from {HELD}: choose a period within it.",
     ),
 }
 
@@ -210,9 +221,11 @@ def test_each_page_explains_itself(
     page = shot(at)
     assert missing_words(page) == []
     assert empty_charts(page) == []
-    if chosen.empty:
-        assert [i.value for i in at.info] != [], "no explanation"
+    if chosen.says is not None:  # what is missing, since when data exists, what to do
+        assert [i.value for i in at.info] == [fmt.markdown_text(chosen.says)]
         assert not page.charts
+    else:
+        assert page.charts or page.frames
 
 
 @pytest.mark.parametrize("file", ["overview.py", "venture_health.py"])

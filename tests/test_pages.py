@@ -361,13 +361,22 @@ def test_an_unexpected_failure_is_logged_not_shown(
 
 @pytest.mark.parametrize(("file", "title"), PAGES)
 def test_a_period_without_data_is_explained(app_env: Demo, file: str, title: str) -> None:
+    engine = engines.make_engine(app_env.app_url, pool_size=1)
+    try:
+        first, last = queries.data_range(
+            engine, queries.scope_for_user(engine, app_env.users[CHAIRMAN]), tz="UTC"
+        )
+    finally:
+        engine.dispose()
+    assert first is not None and last is not None
     query = {"from": "1990-01-01", "to": "1990-01-31"}
     at = open_page(app_for(app_env, CHAIRMAN, query), file)
     assert_clean(at)
+    # What is missing, when the data there is begins and ends, and what to do.
     assert [i.value for i in at.info] == [
         fmt.markdown_text(
-            "No data from 1 Jan 1990 – 31 Jan 1990 in the companies you can see. "
-            "Choose a longer period."
+            "No data from 1 Jan 1990 – 31 Jan 1990 in the companies you can see. They have "
+            f"data from {fmt.period(first.date(), last.date())}: choose a period within it."
         )
     ]
     assert not at.get("plotly_chart")

@@ -35,6 +35,10 @@ NO_ACCESS = (
     "You have no access to any company yet, so there is nothing to show. "
     "Ask an administrator to grant you access to a company."
 )
+NO_DATA_YET = (
+    "No data yet: nothing has been recorded for the companies you can see. The pages fill in "
+    "as soon as the first metrics arrive."
+)
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -123,9 +127,15 @@ def load(engine: Engine, scope: Scope, filters: Filters, name: str, **options: A
 
 
 def empty_reason(engine: Engine, scope: Scope, filters: Filters, unfiltered: Filters) -> str:
-    """Why a view has nothing to show: no access, no data in the period, or the filters."""
+    """Why a view has nothing to show: no access, no data yet, the filters, or the period (and
+    then when the data there is begins and ends)."""
     if not scope.company_ids:
         return NO_ACCESS
+    first, last = data_range(engine, scope)
+    if first is None or last is None:
+        return NO_DATA_YET
+    zone = ZoneInfo(filters.tz)
+    held = fmt.period(first.astimezone(zone).date(), last.astimezone(zone).date())
     when = fmt.period(filters.start, filters.end)
     narrowed = any((filters.company_ids, filters.venture_ids, filters.stages, filters.agents))
     if narrowed and load(engine, scope, unfiltered, "count_rows") > 0:
@@ -133,7 +143,10 @@ def empty_reason(engine: Engine, scope: Scope, filters: Filters, unfiltered: Fil
             f"The filters exclude everything: no rows for the chosen companies, ventures, "
             f"stages and agents from {when}. Clear some of them to see data."
         )
-    return f"No data from {when} in the companies you can see. Choose a longer period."
+    return (
+        f"No data from {when} in the companies you can see. They have data from {held}: "
+        "choose a period within it."
+    )
 
 
 def today(tz: str) -> date:
