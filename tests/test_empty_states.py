@@ -1,5 +1,6 @@
-"""The first day in production: every page on an empty table, on one row, on a company of the
-user without rows (while another has some) and on a period before the first row.
+"""The first day in production: every page on an empty table, on one row (with its figures, or
+with none but where and when), on rows in a few stages only, on a company of the user without
+rows (while another has some) and on a period before the first row.
 
 Each state is its own small database, built as the owner: a user with access to two companies,
 X (never any rows) and Y (the rows of the state, if any). Every page of the registry is drawn
@@ -87,6 +88,29 @@ def _row(venture: str, stage: int, at: datetime, **values: Any) -> dict[str, Any
 
 
 ONE_ROW = [_row("00000000-0000-4000-8000-0000000000c2", 1, NOW - timedelta(hours=2))]
+MEASURES = (
+    "stage_duration",
+    "handoff_efficiency",
+    "error_rate",
+    "action_count",
+    "success_count",
+    "failure_count",
+    "agent_response_time",
+    "agent_utilization",
+    "agents_involved",
+    "chairman_interventions",
+    "chairman_approvals",
+    "chairman_rejections",
+    "compute_cost",
+    "api_calls_made",
+    "data_quality_score",
+    "confidence_score",
+    "metric_period_start",
+    "metric_period_end",
+    "metadata",
+)
+# The first row may carry nothing but where and when.
+BARE_ROW = [_row("00000000-0000-4000-8000-0000000000c2", 1, NOW, **dict.fromkeys(MEASURES))]
 # Y only, in three of the 40 stages, over the last ten days: no previous period to compare with.
 SOME_ROWS = [
     _row(venture, stage, NOW - timedelta(days=day, hours=stage))
@@ -125,6 +149,7 @@ def databases(new_database: Callable[[str], str]) -> Iterator[dict[str, Database
         "empty": _build(new_database, []),
         "one row": _build(new_database, ONE_ROW),
         "some rows": _build(new_database, SOME_ROWS),
+        "bare row": _build(new_database, BARE_ROW),
     }
 
 
@@ -133,6 +158,7 @@ class State:
     database: str
     query: dict[str, Any]
     says: str | None  # the explanation every page gives instead of data; None: pages draw data
+    only: tuple[str, ...] = ()  # if given, the pages that give it (the others draw data)
 
 
 TODAY = NOW.date()
@@ -144,6 +170,13 @@ HELD = fmt.period(
 STATES = {
     "an empty table": State("empty", {}, data.NO_DATA_YET),
     "one row": State("one row", {}, None),
+    "one row without figures": State(
+        "bare row",
+        {},
+        f"The rows from {LAST_30_DAYS} (1) do not yet record what this page shows. It fills in "
+        "once they do.",
+        only=("Overview", "Agents"),  # no actions, no agents; the others draw the row's stage
+    ),
     "rows only in some stages": State("some rows", {}, None),
     "a company without rows": State(
         "some rows",
@@ -221,7 +254,9 @@ def test_each_page_explains_itself(
     page = shot(at)
     assert missing_words(page) == []
     assert empty_charts(page) == []
-    if chosen.says is not None:  # what is missing, since when data exists, what to do
+    if chosen.says is not None and title in (
+        chosen.only or (title,)
+    ):  # what is missing, since when data exists, what to do
         assert [i.value for i in at.info] == [fmt.markdown_text(chosen.says)]
         assert not page.charts
     else:

@@ -127,8 +127,8 @@ def load(engine: Engine, scope: Scope, filters: Filters, name: str, **options: A
 
 
 def empty_reason(engine: Engine, scope: Scope, filters: Filters, unfiltered: Filters) -> str:
-    """Why a view has nothing to show: no access, no data yet, the filters, or the period (and
-    then when the data there is begins and ends)."""
+    """Why a view has nothing to show: no access, no data yet, rows without this view's figures,
+    the filters, or the period (and then when the data there is begins and ends)."""
     if not scope.company_ids:
         return NO_ACCESS
     first, last = data_range(engine, scope)
@@ -137,6 +137,12 @@ def empty_reason(engine: Engine, scope: Scope, filters: Filters, unfiltered: Fil
     zone = ZoneInfo(filters.tz)
     held = fmt.period(first.astimezone(zone).date(), last.astimezone(zone).date())
     when = fmt.period(filters.start, filters.end)
+    rows = load(engine, scope, filters, "count_rows")
+    if rows > 0:
+        return (
+            f"The rows from {when} ({fmt.number(rows)}) do not yet record what this page shows. "
+            "It fills in once they do."
+        )
     narrowed = any((filters.company_ids, filters.venture_ids, filters.stages, filters.agents))
     if narrowed and load(engine, scope, unfiltered, "count_rows") > 0:
         return (
