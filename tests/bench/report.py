@@ -355,6 +355,9 @@ def render_live(r: Results) -> list[str]:
         out += ["", "- the writes, as the owner: " + "; ".join(burst)]
         for state, seen in note.get("vacuums", {}).items():
             vacuums = [f"{k} {v:.0f} s" for k, v in seen.items() if "dead" not in k]
+            dead = seen.get("orchestration_metrics dead rows at the start")
+            if dead is not None:
+                vacuums.append(f"the metrics' n_dead_tup at the start {dead:,}")
             out.append(
                 f"- autovacuum, seconds from the start of the window {state}: "
                 + ("; ".join(vacuums) or "none within it")

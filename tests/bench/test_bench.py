@@ -577,7 +577,7 @@ def _watch_vacuums(owner: Engine, since: Any, stop: threading.Event, seen: dict[
                 seen[f"{relname} started"] = (now - since).total_seconds()
             if vacuumed is not None and vacuumed > since and f"{relname} done" not in seen:
                 seen[f"{relname} done"] = (vacuumed - since).total_seconds()
-            seen[f"{relname} dead"] = dead
+            seen.setdefault(f"{relname} dead rows at the start", dead)
 
 
 def _explain_pages(found: BenchDb, engine: Engine, state: str) -> None:
