@@ -30,7 +30,16 @@ from dashboard.ui.auth import BAD_CREDENTIALS, SESSION_ENDED, SESSION_KEY, Signe
 from dashboard.web import headers, sessions, signing, tokens
 from dashboard.web.sessions import SessionStore
 from dashboard.web.throttle import ACCOUNT, ACCOUNT_MAX_SECONDS, Throttle
-from queries import Filters, ThrottlePolicy, admin, engines, get_engine, schema, users
+from queries import (
+    Filters,
+    ThrottlePolicy,
+    admin,
+    checks,
+    engines,
+    get_engine,
+    schema,
+    users,
+)
 
 PASSWORD = "correct horse battery staple"
 IDLE = 30 * 60.0
@@ -199,18 +208,8 @@ def earlier(admin_engine: Engine, seconds: float) -> None:
 def clean_state(admin_engine: Engine) -> None:
     """No sign-in state left by an earlier test (AppTest's client is always this machine)."""
     with admin_engine.begin() as conn:
-        for table in STATE_TABLES:
+        for table in checks.SIGN_IN_STATE:
             conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (a fixed name)
-
-
-STATE_TABLES = (
-    "orchdash.export_links",
-    "orchdash.sessions",
-    "orchdash.sign_in_tickets",
-    "orchdash.sign_in_failures",
-    "orchdash.sign_in_load",
-    "orchdash.identity_links",
-)
 
 
 def every_value(admin_engine: Engine) -> str:
@@ -218,7 +217,7 @@ def every_value(admin_engine: Engine) -> str:
     with admin_engine.connect() as conn:
         return " ".join(
             str(row)
-            for table in STATE_TABLES
+            for table in checks.SIGN_IN_STATE
             for row in conn.execute(text(f"SELECT * FROM {table}"))  # noqa: S608 (fixed)
         )
 

@@ -339,18 +339,16 @@ class Routes:
 
     async def _audit(
         self,
-        user_id: str | None,
+        user_id: str,
         action: Action,
-        receipt: Receipt | None = None,
+        receipt: Receipt,
         reason: str | None = None,
-        filters: Filters | None = None,
     ) -> None:
-        """Record an export or refusal; a failing audit is logged, never shown to the reader."""
+        """Record a download (whole or not); a failing audit is logged, never shown to the reader.
+        Refusals are not written here: :class:`Refusals` counts and logs them."""
         try:
             engine = self.engine()
-            await run_in_threadpool(
-                record_export, engine, user_id, action, receipt, reason, filters
-            )
+            await run_in_threadpool(record_export, engine, user_id, action, receipt, reason)
         except Exception:
             _log.exception("export audit failed")
 
