@@ -111,6 +111,10 @@ CATALOG = """
     SELECT 'rls', relname, relrowsecurity::text || ' ' || relowner::regrole::text
     FROM pg_class WHERE relnamespace = CAST(:schema AS regnamespace) AND relkind = 'r'
     UNION ALL
+    SELECT 'storage', relname, array_to_string(reloptions, ' ')
+    FROM pg_class
+    WHERE relnamespace = CAST(:schema AS regnamespace) AND reloptions IS NOT NULL
+    UNION ALL
     SELECT 'trigger', tgrelid::regclass::text, pg_get_triggerdef(t.oid)
     FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid
     WHERE c.relnamespace = CAST(:schema AS regnamespace) AND NOT t.tgisinternal
@@ -137,7 +141,9 @@ def catalog(engine: Engine, namespace: str) -> list[tuple[Any, ...]]:
 
 def ours(row: tuple[Any, ...]) -> bool:
     """What the migrations add to the production tables: our policies, indexes, triggers,
-    and the reader's grants."""
+    the reader's grants, and the metrics table's autovacuum settings (f07)."""
+    if row[0] == "storage":
+        return row[1] == "orchestration_metrics" and str(row[2]) == METRICS_STORAGE
     return (
         "orchdash" in str(row[2])
         and row[0] in ("policy", "index", "trigger", "grant")
@@ -145,12 +151,19 @@ def ours(row: tuple[Any, ...]) -> bool:
     )
 
 
+# f07: autovacuum after 1 % of the rows changed or inserted, with five times the cost budget.
+METRICS_STORAGE = (
+    "autovacuum_vacuum_scale_factor=0.01 autovacuum_vacuum_insert_scale_factor=0.01"
+    " autovacuum_analyze_scale_factor=0.02 autovacuum_vacuum_cost_limit=1000"
+)
+
+
 # ------------------------------------------------------------------ up, down, up
 
 
 def test_empty_database_up_step_by_step_down_and_up_again(fresh_url: str, owner: Engine) -> None:
     revisions = chain()
-    assert revisions == ["f01", "f02", "f03", "f04", "f05", "f06"]
+    assert revisions == ["f01", "f02", "f03", "f04", "f05", "f06", "f07"]
     for revision in revisions:
         schema.migrate(fresh_url, revision)
         assert version(owner) == [revision]
@@ -181,6 +194,24 @@ def test_the_last_revision_applies_to_the_previous_head(fresh_url: str, owner: E
     schema.migrate(fresh_url)
     assert version(owner) == [head]
     assert one_column(owner, "SELECT name FROM public.companies") == ["Before the upgrade"]
+
+
+def test_the_metrics_table_gets_its_own_autovacuum_settings_and_loses_them_on_downgrade(
+    fresh_url: str, owner: Engine
+) -> None:
+    def storage() -> list[str]:
+        return one_column(
+            owner,
+            "SELECT array_to_string(reloptions, ' ') FROM pg_class"
+            " WHERE oid = 'public.orchestration_metrics'::regclass",
+        )
+
+    schema.migrate(fresh_url, "f06")
+    assert storage() == [None]
+    schema.migrate(fresh_url)
+    assert storage() == [METRICS_STORAGE]
+    schema.downgrade(fresh_url, "f06")
+    assert storage() == [None]
 
 
 def test_a_database_of_the_folded_revisions_is_refused_with_a_message(
