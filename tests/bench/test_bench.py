@@ -84,6 +84,7 @@ class BenchDb:
     chairman: str
     users: dict[str, str]  # label -> user id (chairman, analyst and MIXED)
     access: dict[str, set[str]]  # user id -> active company ids
+    autovacuum: list[str]  # the metrics table's storage parameters as migrated (f07)
 
 
 RESULTS = Results()
@@ -132,6 +133,8 @@ def _load(new_database: Callable[[str], str], rows: int) -> BenchDb:
         access.setdefault(user_id, set()).add(company_id)
     _sql(owner, "ANALYZE")
     RESULTS.sizes[rows] = dict(_sql(owner, SIZES))
+    [(autovacuum,)] = _sql(owner, METRICS_OPTIONS)
+    [(RESULTS.server,)] = _sql(owner, SERVER)
     return BenchDb(
         rows=rows,
         owner=owner,
@@ -140,8 +143,18 @@ def _load(new_database: Callable[[str], str], rows: int) -> BenchDb:
         chairman=chairman,
         users=users,
         access=access,
+        autovacuum=list(autovacuum),
     )
 
+
+SERVER = """
+    SELECT 'PostgreSQL ' || current_setting('server_version')
+           || ' with shared_buffers ' || current_setting('shared_buffers')
+"""
+METRICS_OPTIONS = """
+    SELECT coalesce(reloptions, '{}') FROM pg_class
+    WHERE oid = 'public.orchestration_metrics'::regclass
+"""
 
 # The metrics table, the indexes our migrations add to it, and every table of the rollups.
 SIZES = """
@@ -493,18 +506,15 @@ def test_browser(bench: dict[int, BenchDb], tmp_path: Path) -> None:
 # every period timed again and again for LIVE_SECONDS, while the rollup log is folded every
 # folding.FOLD_EVERY_S seconds as `orchdash run` does. Before it, the same window on the table
 # just vacuumed. ORCHDASH_BENCH_LIVE_SECONDS shortens both windows (0 skips the live case);
-# ORCHDASH_BENCH_AUTOVACUUM=eager sets per-table autovacuum settings (LIVE_AUTOVACUUM) on the
-# metrics and the rollup tables before the burst, a trial of a design, not of our migrations;
+# ORCHDASH_BENCH_AUTOVACUUM=defaults resets the metrics table's autovacuum settings (migration
+# f07) to the server's for the case, to compare the two;
 # ORCHDASH_BENCH_EXPLAIN=1 runs every page's statements under EXPLAIN (ANALYZE, BUFFERS) as the
 # app's role right after the burst (the window then starts when those end).
 
 LIVE_SECONDS = float(os.environ.get("ORCHDASH_BENCH_LIVE_SECONDS", "120"))
 LIVE_AUTOVACUUM = os.environ.get("ORCHDASH_BENCH_AUTOVACUUM", "")
 LIVE_EXPLAIN = os.environ.get("ORCHDASH_BENCH_EXPLAIN", "") == "1"
-EAGER_AUTOVACUUM = (
-    "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_insert_scale_factor = 0.01,"
-    " autovacuum_analyze_scale_factor = 0.01, autovacuum_vacuum_cost_delay = 0"
-)
+SERVER_DEFAULTS = "the server's defaults"
 LIVE_TABLES = """
     SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables
     WHERE (schemaname = 'public' AND relname = 'orchestration_metrics') OR schemaname = 'orchdash'
@@ -644,7 +654,11 @@ TRICKLE_UPDATE = """
 """
 
 
-def _trickle(owner: Engine, stop: threading.Event, note: dict[str, Any]) -> None:
+def _trickle(
+    owner: Engine, stop: threading.Event, note: dict[str, Any], paced: bool = True
+) -> None:
+    """Until ``stop``: each tick inserts BATCH_ROWS rows and updates as many, one transaction;
+    one tick a second when ``paced``, else as fast as the server takes them."""
     with owner.connect() as conn:
         conn.execute(text(BATCH_SOURCE), {"n": BATCH_ROWS})
         conn.commit()
@@ -654,7 +668,8 @@ def _trickle(owner: Engine, stop: threading.Event, note: dict[str, Any]) -> None
             conn.execute(text(TRICKLE_UPDATE), {"n": BATCH_ROWS})
             conn.commit()
             ticks += 1
-            stop.wait(max(0.0, started + ticks - time.perf_counter()))
+            if paced:
+                stop.wait(max(0.0, started + ticks - time.perf_counter()))
         note["trickle seconds"] = time.perf_counter() - started
         note["trickle ticks"] = ticks
         conn.execute(text("DROP TABLE bench_batch"))
@@ -662,9 +677,12 @@ def _trickle(owner: Engine, stop: threading.Event, note: dict[str, Any]) -> None
 
 
 @contextmanager
-def _live(found: BenchDb, state: str, note: dict[str, Any], trickle: bool) -> Iterator[None]:
+def _live(
+    found: BenchDb, state: str, note: dict[str, Any], trickle: bool, paced: bool = True
+) -> Iterator[None]:
     """The rollup log folded every FOLD_EVERY_S as `orchdash run` does, autovacuum watched from
-    now, and (if ``trickle``) the steady trickle of writes, until the block ends."""
+    now, and (if ``trickle``) the trickle of writes (``paced``: see :func:`_trickle`), until the
+    block ends."""
     since = _sql(found.owner, "SELECT clock_timestamp()")[0][0]
     stop, seen = threading.Event(), note.setdefault("vacuums", {}).setdefault(state, {})
     threads = [
@@ -672,7 +690,7 @@ def _live(found: BenchDb, state: str, note: dict[str, Any], trickle: bool) -> It
         threading.Thread(target=_watch_vacuums, args=(found.owner, since, stop, seen)),
     ]
     if trickle:
-        threads.append(threading.Thread(target=_trickle, args=(found.owner, stop, note)))
+        threads.append(threading.Thread(target=_trickle, args=(found.owner, stop, note, paced)))
     for thread in threads:
         thread.start()
     try:
@@ -683,22 +701,37 @@ def _live(found: BenchDb, state: str, note: dict[str, Any], trickle: bool) -> It
             thread.join()
 
 
-def _vacuum(found: BenchDb, *also: str) -> None:
+def _vacuum(found: BenchDb) -> None:
     tables = [t for (t,) in _sql(found.owner, LIVE_TABLES)]
     vacuum = create_engine(found.owner.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with vacuum.connect() as conn:
         conn.execute(text(f"VACUUM (ANALYZE) {', '.join(tables)}"))
-        for setting in also:
-            for table in tables:
-                conn.execute(text(f"ALTER TABLE {table} SET ({setting})"))
     vacuum.dispose()
+
+
+def _autovacuum(found: BenchDb, options: list[str]) -> None:
+    """The metrics table's storage parameters set to exactly ``options`` (none: the server's
+    autovacuum defaults)."""
+    [(current,)] = _sql(found.owner, METRICS_OPTIONS)
+    with found.owner.begin() as conn:
+        if current:
+            names = ", ".join(option.split("=")[0] for option in current)
+            conn.execute(text(f"ALTER TABLE orchestration_metrics RESET ({names})"))
+        if options:
+            conn.execute(text(f"ALTER TABLE orchestration_metrics SET ({', '.join(options)})"))
+
+
+def _autovacuum_label(options: list[str]) -> str:
+    return "the migration's (f07): " + ", ".join(options) if options else SERVER_DEFAULTS
 
 
 @pytest.mark.skipif(LIVE_SECONDS <= 0, reason="ORCHDASH_BENCH_LIVE_SECONDS=0")
 @pytest.mark.parametrize("rows", SCALES)
 def test_live(bench: dict[int, BenchDb], rows: int) -> None:
     found = bench[rows]
-    _vacuum(found, *([EAGER_AUTOVACUUM] if LIVE_AUTOVACUUM == "eager" else []))
+    options = [] if LIVE_AUTOVACUUM == "defaults" else found.autovacuum
+    _autovacuum(found, options)
+    _vacuum(found)
     settings = _sql(
         found.owner,
         "SELECT name, setting FROM pg_settings WHERE name ~ :names",
@@ -706,7 +739,7 @@ def test_live(bench: dict[int, BenchDb], rows: int) -> None:
     )
     settings += _sql(found.owner, "SELECT 'server_version', version()")
     note = RESULTS.live_notes.setdefault(rows, {"settings": dict(settings)})
-    note["autovacuum"] = LIVE_AUTOVACUUM or "server defaults"
+    note["autovacuum"] = _autovacuum_label(options)
     engine = engines.make_engine(found.app_url)
     _live_window(found, engine, "vacuumed", f"{rows}-vacuumed")
     with _live(found, "during the trickle", note, trickle=True):
@@ -727,6 +760,37 @@ def test_live(bench: dict[int, BenchDb], rows: int) -> None:
             _naive_check(found, engine, page, f, sc.run_page(engine, found.chairman, f, page))
             RESULTS.checked.append(f"{rows:,} rows after the trickle and the burst, {period}")
     engine.dispose()
+    _autovacuum(found, found.autovacuum)
+
+
+# ---- the writers' cost of autovacuum (issue #17) ---------------------------------------------
+# Writers as fast as they go (each transaction 1,000 rows inserted and 1,000 of the last 7 days
+# updated, the log folded every 10 s) with the migration's autovacuum settings and with the
+# server's, alternately, each after any autovacuum of the table has ended.
+
+WRITER_SECONDS = float(os.environ.get("ORCHDASH_BENCH_WRITER_SECONDS", "45"))
+WRITER_ROUNDS = 2
+VACUUMING = """
+    SELECT count(*) FROM pg_stat_progress_vacuum
+    WHERE relid = 'public.orchestration_metrics'::regclass
+"""
+
+
+@pytest.mark.skipif(WRITER_SECONDS <= 0, reason="ORCHDASH_BENCH_WRITER_SECONDS=0")
+def test_writers(bench: dict[int, BenchDb]) -> None:
+    found = bench[BIG]
+    for n in range(WRITER_ROUNDS):
+        for options in (found.autovacuum, []):
+            _autovacuum(found, options)
+            deadline = time.perf_counter() + 300
+            while _sql(found.owner, VACUUMING)[0][0] and time.perf_counter() < deadline:
+                time.sleep(1)
+            note: dict[str, Any] = {}
+            with _live(found, f"round {n + 1}", note, trickle=True, paced=False):
+                time.sleep(WRITER_SECONDS)
+            RESULTS.writers.setdefault(_autovacuum_label(options), []).append(note)
+    _autovacuum(found, found.autovacuum)
+    assert all(note["trickle ticks"] > 0 for notes in RESULTS.writers.values() for note in notes)
 
 
 # ---- the document ----------------------------------------------------------------------------
@@ -734,7 +798,7 @@ def test_live(bench: dict[int, BenchDb], rows: int) -> None:
 
 def test_report() -> None:
     body = report.render(RESULTS, SMALL, BIG)
-    settings = report.settings(SCALES, RUNS, CONCURRENT_SECONDS)
+    settings = report.settings(SCALES, RUNS, CONCURRENT_SECONDS, RESULTS.server)
     run = report.this_run(RESULTS.started, PROJECT, settings)
     out = report.destination(PROJECT, os.environ)
     text_ = report.write(out, run, body)
