@@ -30,11 +30,12 @@ _side_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="orchdash-b
 T = TypeVar("T")
 
 
-def beside(read: Callable[[], T]) -> Callable[[], T]:
+def beside(read: Callable[[], T], *, timeout_ms: int | None = None) -> Callable[[], T]:
     """Start ``read`` on a second connection, in the snapshot of the open ``scoped()``
     transaction, as the same user; answer a function that waits for its result (and raises its
     error). Call that function before the transaction ends. Without a free side connection,
-    ``read`` runs when its result is asked for, in the caller's transaction."""
+    ``read`` runs when its result is asked for, in the caller's transaction. ``timeout_ms``: the
+    side transaction's statement timeout, as ``scoped()`` takes it."""
     held = open_scope.get()
     if held is None:
         raise RuntimeError("beside() reads in the snapshot of an open scoped() transaction")
@@ -46,7 +47,7 @@ def beside(read: Callable[[], T]) -> Callable[[], T]:
         with translated_errors():
             snapshot = str(conn.execute(text("SELECT pg_export_snapshot()")).scalar_one())
         future = _side_threads.submit(
-            copy_context().run, _read_beside, side, engine, user_id, snapshot, read
+            copy_context().run, _read_beside, side, engine, user_id, snapshot, timeout_ms, read
         )
     except BaseException:
         slots.release()
@@ -56,9 +57,14 @@ def beside(read: Callable[[], T]) -> Callable[[], T]:
 
 
 def _read_beside(
-    side: Engine, engine: Engine, user_id: str, snapshot: str, read: Callable[[], T]
+    side: Engine,
+    engine: Engine,
+    user_id: str,
+    snapshot: str,
+    timeout_ms: int | None,
+    read: Callable[[], T],
 ) -> T:
-    with transaction(engine, user_id, None, via=side, snapshot=snapshot):
+    with transaction(engine, user_id, timeout_ms, via=side, snapshot=snapshot):
         return read()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import metrics_world as mw
@@ -17,12 +17,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 import queries
 from dashboard.ui.table_csv import to_csv
-from queries import Filters, Scope, engines
-from queries.extracts import CHUNK_BYTES, HEADER, RecordEnds
+from queries import Filters, Scope, engines, extracts
+from queries.extracts import CHUNK_BYTES, HEADER, Copy, Piece, RecordEnds, Slices
 
 WHOLE = Filters(start=mw.FIRST_DAY, end=mw.LAST_DAY, tz="Asia/Kolkata")
 NAMES = ("company", "venture")
@@ -250,13 +251,19 @@ def test_empty_scope_writes_the_header_only(app: Engine, world: mw.World) -> Non
 
 
 class GoesAway(io.RawIOBase):
-    """A download whose reader leaves after the first chunk."""
+    """A download whose reader leaves after the header, while rows are being read."""
+
+    def __init__(self) -> None:
+        self.writes = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        raise BrokenPipeError("the reader went away")
+        self.writes += 1
+        if self.writes > 1:
+            raise BrokenPipeError("the reader went away")
+        return len(data)
 
 
 def test_a_reader_leaving_mid_export_leaves_the_pooled_connection_clean(
@@ -276,3 +283,64 @@ def test_a_reader_leaving_mid_export_leaves_the_pooled_connection_clean(
         assert queries.count_rows(engine, scope, WHOLE) == queries.count_rows(app, scope, WHOLE)
     finally:
         engine.dispose()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    hours=st.integers(0, 24 * 400),
+    per_hour=st.lists(st.integers(0, 100_000), min_size=1, max_size=60),
+)
+def test_slices_cover_the_period_once_newest_first(hours: int, per_hour: list[int]) -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    end = start + timedelta(hours=hours, minutes=7)
+    slices = Slices(start, end)
+    pieces: list[tuple[datetime, datetime]] = []
+    while (piece := slices.next()) is not None:
+        hours_long = (piece[1] - piece[0]) / timedelta(hours=1)
+        slices.saw(piece, int(per_hour[len(pieces) % len(per_hour)] * hours_long))
+        pieces.append(piece)
+    assert pieces[0][1] == end and pieces[-1][0] == start
+    assert all(lo < hi for lo, hi in pieces)
+    assert all(newer[0] == older[1] for newer, older in zip(pieces, pieces[1:], strict=False))
+
+
+def test_an_export_in_many_slices_reads_one_snapshot_on_two_connections(
+    app: Engine, world: mw.World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slices are read one after another, by this connection and a side one: a row committed
+    after the first slice shows in no later one, and none is lost or written twice."""
+    monkeypatch.setattr(extracts, "SLICE_ROWS", 40)
+    scope = queries.scope_for_user(app, world.users["multi"])
+    expected = queries.metric_rows(app, scope, WHOLE)
+    owner = create_engine(world.url, poolclass=NullPool)
+    copy_into = extracts.Copy.into
+    backends: list[int] = []
+    mark = json.dumps({"export": "committed meanwhile"})
+
+    def into_then_write(self: Copy, conn: Connection, piece: Piece, write: Any) -> int:
+        backends.append(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        rows = copy_into(self, conn, piece, write)
+        if len(backends) == 1:
+            with owner.begin() as writer:
+                writer.execute(
+                    text(
+                        "INSERT INTO orchestration_metrics"
+                        " (company_id, stage_id, action_count, recorded_at, metadata)"
+                        " VALUES (:c, 3, 1, :t, CAST(:mark AS jsonb))"
+                    ),
+                    {"c": world.companies["acme"], "t": WHOLE.bounds()[0], "mark": mark},
+                )
+        return rows
+
+    monkeypatch.setattr(extracts.Copy, "into", into_then_write)
+    try:
+        count, data = export(app, scope, WHOLE)
+    finally:
+        with owner.begin() as writer:
+            writer.execute(
+                text("DELETE FROM orchestration_metrics WHERE metadata = CAST(:mark AS jsonb)"),
+                {"mark": mark},
+            )
+        owner.dispose()
+    assert len(backends) > 10 and len(set(backends)) == 2
+    assert_parses_back(data, count, expected, WHOLE.tz)

@@ -1,4 +1,6 @@
--- The rows of metric_rows.sql as CSV for a spreadsheet, streamed by COPY, newest first.
+-- The rows of metric_rows.sql as CSV for a spreadsheet, streamed by COPY, newest first, without
+-- the header (queries.extracts writes it once: an export is several of these, one per slice of
+-- its period, [start_ts, end_ts) each).
 -- Intervals are seconds; numerics are written as stored (negative numbers stay numbers);
 -- agents_involved and metadata are JSON. Text cells that a spreadsheet would read as a formula
 -- (whose first character is one of formula_starts, queries.extracts.FORMULA_STARTS: the one
@@ -45,4 +47,4 @@ COPY (
       -- include: _ventures_and_stages(m)
       -- include: _agents(m)
     ORDER BY m.recorded_at DESC, m.metric_id DESC
-) TO STDOUT WITH (FORMAT csv, HEADER true)
+) TO STDOUT WITH (FORMAT csv)
