@@ -254,12 +254,13 @@ def render(r: Results, small: int, big: int) -> str:
                 + " | ".join(f"{r.sizes[n].get(name, 0) / 2**20:,.0f} MB" for n in sorted(r.sizes))
                 + " |"
             )
-    out += ["", f"## Export ({_rows(big)} rows database, a user of all six companies)", ""]
-    out += [
-        f"| What | rows | rows/s (≥ {EXPORT_RATE:,}) | first byte, s (≤ {EXPORT_FIRST_BYTE_S}) "
-        f"| peak memory growth, MB (≤ {EXPORT_GROWTH_MB}) |",
-        "|---|---|---|---|---|",
-    ]
+    if r.export:
+        out += ["", f"## Export ({_rows(big)} rows database, a user of all six companies)", ""]
+        out += [
+            f"| What | rows | rows/s (≥ {EXPORT_RATE:,}) | first byte, s "
+            f"(≤ {EXPORT_FIRST_BYTE_S}) | peak memory growth, MB (≤ {EXPORT_GROWTH_MB}) |",
+            "|---|---|---|---|---|",
+        ]
     for what, e in r.export.items():
         rate = e["rows"] / e["seconds"] if e["seconds"] else float("nan")
         ours = what.startswith("export_csv")
