@@ -10,7 +10,6 @@ import csv
 import io
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pandas as pd
 import pytest
+from drawn import DRAWS, PAGES, SCREENSHOTS, wait_drawn
 from harness import CHAIRMAN, AppServer, demo_password, sign_in, wait_for_app
 from playwright.sync_api import Browser, Page
 from sqlalchemy import Engine, create_engine, text
@@ -40,24 +40,6 @@ from dashboard.charts import format as fmt
 from dashboard.ui import pages, table_csv
 from queries import Filters, Scope, config, engines, users
 
-# The README's pictures are rewritten only when asked (`make screenshots` sets the folder): the
-# demo data is relative to today, so every run would otherwise leave the tree modified.
-SCREENSHOTS = Path(
-    os.environ.get("ORCHDASH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "orchdash-screenshots"
-)
-# title -> (Plotly charts, in-page Download CSV buttons) of each page of the registry
-DRAWS = {
-    "Overview": (0, 4),
-    "Venture health": (2, 3),
-    "Agents": (1, 1),
-    "Stage durations": (1, 1),
-    "Error rates": (2, 2),
-    "Handoff efficiency": (2, 2),
-    "Chairman interventions": (3, 3),
-    "Export": (0, 0),
-}
-# title -> (url path, Plotly charts, in-page Download CSV buttons); the default page is at "/"
-PAGES = {p.title: ("" if i == 0 else p.path, *DRAWS[p.title]) for i, p in enumerate(pages.PAGES)}
 # The CSV column each chart draws, the axis it is on, and the traces that draw it (None: all).
 DRAWN: dict[str, tuple[str, str, str | None]] = {
     "stage-durations": ("Median (s)", "y", "Median (p25–p75 spread)"),
@@ -75,9 +57,6 @@ DRAWN: dict[str, tuple[str, str, str | None]] = {
 # On the page's path, with the filters written back into the URL by the script.
 ON_PAGE = """path => location.pathname.replace(/[/]$/, "") === path.replace(/[/]$/, "")
     && location.search.includes("from=")"""
-DRAWN_ALL = """([charts, downloads]) =>
-    document.querySelectorAll("[data-testid='stPlotlyChart'] .main-svg").length >= charts
-    && document.querySelectorAll("[data-testid='stDownloadButton']").length >= downloads"""
 CHART_DATA = """() => Array.from(
     document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")
 ).map(gd => gd._fullData.map(t => ({
@@ -96,17 +75,6 @@ def test_draws_name_every_registered_page() -> None:
 
 def query(page: Page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
-
-
-def wait_drawn(page: Page, title: str) -> None:
-    """Until the page's title and all its charts are drawn and the run has finished."""
-    path, plotly, downloads = PAGES[title]
-    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
-    page.wait_for_function(DRAWN_ALL, arg=[plotly, downloads], timeout=60_000)
-    wait_for_app(page)
-    assert urlsplit(page.url).path.strip("/") == path
-    assert page.locator("[data-testid='stException']").count() == 0
-    assert page.locator("[data-testid='stAlertContentError']").count() == 0
 
 
 def open_page(page: Page, title: str) -> None:
