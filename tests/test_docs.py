@@ -213,7 +213,37 @@ def made_up_results() -> report.Results:
         "Overview with a day not yet folded (s)": 0.103,
     }
     r.browser = {"sign_in": [1.64, 1.77, 1.5], "period": [0.87, 1.3, 0.8]}
+    add_made_up_live(r, (SMALL, BIG))
+    r.writers = {
+        label: [{"trickle ticks": 300 + n, "trickle seconds": 45.0, "vacuums": {}} for n in (0, 1)]
+        for label in (MIGRATED_AUTOVACUUM, "the server's defaults")
+    }
     return r
+
+
+# The metrics table's storage parameters as migration f07 leaves them (the bench reads them).
+MIGRATED_AUTOVACUUM = "the migration's (f07): " + ", ".join(
+    (
+        "autovacuum_vacuum_scale_factor=0.01",
+        "autovacuum_vacuum_insert_scale_factor=0.01",
+        "autovacuum_analyze_scale_factor=0.02",
+        "autovacuum_vacuum_cost_limit=1000",
+    )
+)
+
+
+def add_made_up_live(r: report.Results, scales: tuple[int, ...]) -> None:
+    for rows in scales:
+        for state in ("vacuumed", "during the trickle", "after the burst"):
+            for page in sc.PAGES:
+                for period in sc.LIVE_PERIODS:
+                    r.live[(rows, state, page, period)] = [0.05 + 0.002 * n for n in range(60)]
+        r.live_notes[rows] = {
+            "settings": {"shared_buffers": "524288"},
+            "autovacuum": MIGRATED_AUTOVACUUM,
+            "update 15 % of the last 100 days": 7.8,
+            "vacuums": {"after the burst": {"orchestration_metrics": 15.0}},
+        }
 
 
 RUN = report.Run(
@@ -274,6 +304,17 @@ def test_the_bench_writes_a_header_then_the_tables(tmp_path: Path) -> None:
         " for 64 s, 10M rows",
         "## Inserts (10M rows; 100 statements of 1,000 rows, each committed)",
         "## Chromium (10M rows, `orchdash run`)",
+        f"## The live table, 1M rows (issue #17; autovacuum: {MIGRATED_AUTOVACUUM})",
+        f"## The live table, 10M rows (issue #17; autovacuum: {MIGRATED_AUTOVACUUM})",
+        "## Writers with either autovacuum setting (as fast as they go: each transaction 1,000"
+        " rows inserted and 1,000 updated, the log folded every 10 s; the settings alternate)",
+    ]
+    live = table(text, "| Page | Period | vacuumed")
+    assert [row[:2] for row in live] == [[p, q] for p in sc.PAGES for q in sc.LIVE_PERIODS]
+    assert live[0][2:] == ["60, 108 / 162 / 168"] * 3 + ["yes"]  # n, p50 / p95 / max
+    assert [row[0] for row in table(text, "| Autovacuum |")] == [
+        MIGRATED_AUTOVACUUM,
+        "the server's defaults",
     ]
     pages = table(text, "| Page | Period | 1M cold")
     assert [row[:2] for row in pages] == [[p, q] for p in sc.PAGES for q in sc.PERIODS]
@@ -305,6 +346,26 @@ def test_the_committed_document_has_the_writers_layout() -> None:
         r" recorded) \(.+\)\.$",
         committed.splitlines()[4],
     )
+
+
+def test_the_committed_postgresql_15_document_has_the_writers_layout() -> None:
+    """`make bench`'s second configuration (tests/bench/pg15.sh): pages and the live table at
+    one scale, on PostgreSQL 15 with initdb's defaults."""
+    committed = (PROJECT / "docs" / "benchmarks-pg15.md").read_text(encoding="utf-8")
+    r = report.Results()
+    r.loads = {SMALL: 30.0}
+    for page in sc.PAGES:
+        for period in sc.PERIODS:
+            for mode in ("cold", "warm", "naive"):
+                r.pages[(SMALL, page, period, mode)] = [0.05 + 0.001 * n for n in range(20)]
+    r.sizes[SMALL] = {"orchestration_metrics": SMALL * 600, "metric_totals": SMALL * 20}
+    # `-k "pages or live or report"` also picks the concurrent run "reading 1-5 s between pages".
+    reading = next(pause for pause in PAUSES if "pages" in pause)
+    r.concurrent[reading] = made_up_results().concurrent[reading]
+    add_made_up_live(r, (SMALL,))
+    written = "\n".join(report.header(RUN)) + "\n" + report.render(r, SMALL, SMALL)
+    assert skeleton(committed) == skeleton(written)
+    assert "PostgreSQL 15" in committed.splitlines()[4]
 
 
 def test_the_run_is_this_machine_and_checkout() -> None:
