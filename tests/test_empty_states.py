@@ -182,7 +182,8 @@ STATES = {
         "some rows",
         {"company": X},
         "The filters exclude everything: no rows for the chosen companies, ventures, stages and "
-        f"agents from {LAST_30_DAYS}. Clear some of them to see data.",
+        f"agents from {LAST_30_DAYS}. Clear some of them to see data: the companies you can "
+        f"see have data from {HELD}.",
     ),
     "a period before the first row": State(
         "some rows",

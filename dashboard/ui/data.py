@@ -147,7 +147,8 @@ def empty_reason(engine: Engine, scope: Scope, filters: Filters, unfiltered: Fil
     if narrowed and load(engine, scope, unfiltered, "count_rows") > 0:
         return (
             f"The filters exclude everything: no rows for the chosen companies, ventures, "
-            f"stages and agents from {when}. Clear some of them to see data."
+            f"stages and agents from {when}. Clear some of them to see data: the companies you "
+            f"can see have data from {held}."
         )
     return (
         f"No data from {when} in the companies you can see. They have data from {held}: "
