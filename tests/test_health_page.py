@@ -48,6 +48,16 @@ def test_the_page_draws_for_the_chairman(app_env: Demo) -> None:
     heat = specs[0]["data"][0]
     assert heat["marker"]["symbol"] == "square" and len(heat["x"]) > 40
     assert set(heat["x"]) <= set(range(1, 41))
+    # Red and blue (distinguishable with red-green colour blindness), and words: the legend's ends
+    # and every cell's hover say worse or better.
+    ends = heat["marker"]["colorbar"]["ticktext"]
+    assert ends[0].endswith(" better") and ends[-1].endswith(" worse")
+    worse_by = [h.split("Worse by: ")[1].split("<br>")[0] for h in heat["hovertext"]]
+    assert all(
+        w.endswith((", worse vs stage baseline", " better vs stage baseline"))
+        or w.startswith(("n/a", "as expected"))
+        for w in worse_by
+    ), worse_by[:5]
     labels = [d.label for d in at.get("download_button")]
     assert labels == ["Download CSV"] * 3  # heatmap, what changed, decisions
     assert [s.value for s in at.subheader][:2] == ["What changed", "Decisions on the timelines"]

@@ -168,7 +168,13 @@ def heatmap(table: pd.DataFrame, measure: str, against: str, title: str) -> go.F
                 "colorscale": WORSE_SCALE,
                 "opacity": confidence.opacities(table),
                 "line": {"width": 0},
-                "colorbar": {"title": {"text": f"Worse by ({m.worse_unit})"}, "thickness": 12},
+                # The ends say which way is worse in words, not only in red and blue.
+                "colorbar": {
+                    "title": {"text": f"Worse by ({m.worse_unit})"},
+                    "thickness": 12,
+                    "tickvals": [-limit, 0, limit],
+                    "ticktext": [f"{limit:,.1f} better", "0", f"{limit:,.1f} worse"],
+                },
             },
             customdata=list(range(len(table))),
             hovertext=hover,
@@ -201,7 +207,9 @@ def _worse(m: Measure, value: Any) -> str:
     if fmt.is_missing(value):
         return "n/a"
     number = float(value)
-    words = m.worse_words if number >= 0 else "better"
+    if number == 0:
+        return "as expected"
+    words = f"{m.worse_words}, worse" if number > 0 else "better"
     return f"{abs(number):,.1f} {m.worse_unit} {words}"
 
 
