@@ -245,7 +245,12 @@ def test_venture_health_reads_beside_in_the_callers_snapshot_through_the_pooler(
         return beside(read)
 
     def recording_read_beside(
-        side: Engine, engine: Engine, user_id: str, snapshot: str, read: Callable[[], Any]
+        side: Engine,
+        engine: Engine,
+        user_id: str,
+        snapshot: str,
+        timeout_ms: int | None,
+        read: Callable[[], Any],
     ) -> Any:
         def traced() -> Any:
             held = transactions.open_scope.get()
@@ -259,7 +264,7 @@ def test_venture_health_reads_beside_in_the_callers_snapshot_through_the_pooler(
             sides[-1]["who"] = tuple(who)
             return read()
 
-        return read_beside(side, engine, user_id, snapshot, traced)
+        return read_beside(side, engine, user_id, snapshot, timeout_ms, traced)
 
     monkeypatch.setattr(side_reads, "beside", recording_beside)
     monkeypatch.setattr(side_reads, "_read_beside", recording_read_beside)
