@@ -44,7 +44,7 @@ def test_the_agents_page_shows_exactly_the_query(app_env: Demo, engine: Engine) 
     today = date.today()
     f = Filters(start=today - timedelta(days=29), end=today, tz="UTC")
     expected = agent_charts.activity_table(queries.agent_activity(engine, scope, f))
-    shown = at.dataframe[0].value
+    shown = pages_tests.page_tables(at)[0].value
     assert list(shown[agent_charts.AGENT]) == list(expected[agent_charts.AGENT])
     assert list(shown[agent_charts.ROWS]) == list(expected[agent_charts.ROWS])
     assert at.multiselect(key=sidebar.KEY_AGENTS).options == queries.agents(engine, scope)
@@ -105,7 +105,7 @@ def test_bad_zone_agent_and_match_are_dropped_with_a_notice(app_env: Demo) -> No
 
 def test_changing_zone_and_agents_rewrites_the_url(app_env: Demo) -> None:
     at = open_page(app_for(app_env, CHAIRMAN), "agent_activity.py")
-    before = at.dataframe[0].value
+    before = pages_tests.page_tables(at)[0].value
     at.selectbox(key=sidebar.KEY_TZ).set_value(KOLKATA).run()
     assert_clean(at)
     assert at.query_params["tz"] == KOLKATA
@@ -114,7 +114,7 @@ def test_changing_zone_and_agents_rewrites_the_url(app_env: Demo) -> None:
     assert_clean(at)
     assert at.query_params["agent"] == "reviewer"
     assert at.query_params["agents_match"] == "all"
-    after = at.dataframe[0].value
+    after = pages_tests.page_tables(at)[0].value
     # Every row shown now involves the reviewer: its row count is the total of rows selected.
     reviewer = after[after[agent_charts.AGENT] == "reviewer"][agent_charts.ROWS].iloc[0]
     assert reviewer == after[agent_charts.ROWS].max()

@@ -97,7 +97,7 @@ def test_a_click_on_a_cell_opens_its_rows(app_env: Demo) -> None:
     index = int(cells["rows"].idxmax())
     at = select_cell(at, index)
     assert_clean(at)
-    frames = [f.value for f in at.dataframe]
+    frames = [f.value for f in pages.page_tables(at)]
     rows = frames[0]
     assert len(rows) == cells.loc[index, "rows"]
     assert set(rows["venture_id"]) == {cells.loc[index, "venture_id"]}
@@ -144,7 +144,7 @@ def test_the_export_page_lists_only_the_users_own_receipts(app_env: Demo) -> Non
         engine.dispose()
     at = open_page(app_for(app_env, CHAIRMAN), "export.py")
     assert_clean(at)
-    table = at.dataframe[1].value
+    table = pages.page_tables(at)[1].value
     assert name in set(table["File"]) and receipt.sha256 in set(table["SHA-256"])
     at = at.selectbox(key="audit_receipt").select_index(1).run()
     shown = json.loads(at.code[0].value)

@@ -18,7 +18,7 @@ import queries
 from dashboard.charts import decisions, heatmap, raw_rows, theme
 from dashboard.charts import format as fmt
 from dashboard.ui import data, table_csv
-from dashboard.ui.layout import View
+from dashboard.ui.layout import View, figures_table
 from queries import Filters
 
 DRILL_LIMIT = 5_000
@@ -60,6 +60,7 @@ def clicked_heatmap(
         on_select="rerun",
         selection_mode="points",
     )
+    figures_table(heatmap.shown_table(table), "venture-health")
     table_csv.download_button(
         heatmap.shown_table(table), view.file_name("venture-health"), key="csv-venture-health"
     )

@@ -63,6 +63,7 @@ class View:
             key=f"chart-{slug}",
             config={"displaylogo": False},
         )
+        figures_table(table, slug)
         table_csv.download_button(table, self.file_name(what), key=f"csv-{slug}")
 
     def table(self, table: pd.DataFrame, what: str, **options: Any) -> None:
@@ -83,6 +84,16 @@ class View:
         """Stop with the reason why there is nothing to show."""
         st.info(fmt.markdown_text(self.empty_reason()), icon=":material/info:")
         st.stop()
+
+
+FIGURES = "The figures of this chart"
+
+
+def figures_table(table: pd.DataFrame, slug: str) -> None:
+    """The chart's figures as a table, closed until asked for: the text alternative a screen
+    reader reaches (a Plotly SVG has none), the same rows as its `Download CSV`."""
+    with st.expander(f"{FIGURES} ({fmt.number(len(table))} rows)", icon=":material/table:"):
+        st.dataframe(table, hide_index=True, key=f"figures-{slug}", placeholder=fmt.NO_VALUE)
 
 
 _current: ContextVar[View] = ContextVar("orchdash_view")
