@@ -174,6 +174,18 @@ def assert_themed(fig: go.Figure) -> None:
     assert fig.layout.title.text
 
 
+def test_a_long_title_is_broken_into_lines_that_fit_a_phone() -> None:
+    title = f"Median stage duration of {HOSTILE[0]} by venture and stage, against the baseline"
+    fig = theme.themed(go.Figure(), title)
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) == 3
+    assert " ".join(html.unescape(line) for line in lines) == title
+    assert all(len(html.unescape(line)) <= theme.TITLE_WIDTH for line in lines)
+    assert "<img" not in fig.layout.title.text
+    # Room for the two more lines above the legend.
+    assert fig.layout.margin.t == theme.themed(go.Figure(), "Short").layout.margin.t + 2 * 22
+
+
 def all_text(fig: go.Figure) -> str:
     return fig.to_json()
 

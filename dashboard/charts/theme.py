@@ -10,6 +10,8 @@ points built mostly from low-confidence rows (dashboard/charts/confidence.py).
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -35,11 +37,15 @@ LOW_SHARE = confidence.LOW_SHARE
 # One theme for every figure. Backgrounds stay transparent so Streamlit's light or dark theme
 # shows through; colours come from the "streamlit" template, which Streamlit maps to the active
 # theme's palette when the chart is drawn with theme="streamlit".
+# Characters of a title line that fit a phone's chart (390 px screen), and the height of a line.
+TITLE_WIDTH = 40
+TITLE_LINE_PX = 22
+TITLE_TOP_PX = 84
 LAYOUT = {
     "paper_bgcolor": "rgba(0,0,0,0)",
     "plot_bgcolor": "rgba(0,0,0,0)",
     # Title at the top of the figure, the legend in a row of its own between title and plot.
-    "margin": {"l": 8, "r": 8, "t": 84, "b": 8},
+    "margin": {"l": 8, "r": 8, "t": TITLE_TOP_PX, "b": 8},
     "title": {"x": 0, "xanchor": "left", "y": 1, "yref": "container", "yanchor": "top",
               "pad": {"t": 12, "l": 4}},
     "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": None,
@@ -50,7 +56,13 @@ LAYOUT = {
 
 
 def themed(fig: go.Figure, title: str) -> go.Figure:
-    fig.update_layout(LAYOUT, title_text=fmt.plotly_text(title))
+    # Plotly never wraps a title: a long one is cut at a phone's width unless broken here.
+    lines = textwrap.wrap(title, TITLE_WIDTH) or [title]
+    fig.update_layout(
+        LAYOUT,
+        title_text="<br>".join(fmt.plotly_text(line) for line in lines),
+        margin_t=TITLE_TOP_PX + TITLE_LINE_PX * (len(lines) - 1),
+    )
     return fig
 
 
