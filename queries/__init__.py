@@ -59,6 +59,7 @@ from queries.figures import (
 )
 from queries.health import cell_rows, heatmap_cells, venture_stage_health
 from queries.low_confidence import default_threshold
+from queries.outbox import Claim, MailSubscription, claim, done, mail_subscriptions, sender_lock
 from queries.rows import count_rows, metric_rows
 from queries.sign_in_state import (
     SessionUser,
@@ -76,6 +77,14 @@ from queries.sign_in_state import (
     sign_in_wait,
     ticket_issue,
     ticket_redeem,
+)
+from queries.subscriptions import (
+    EVERY,
+    Subscription,
+    my_subscriptions,
+    request_message,
+    subscribe,
+    unsubscribe,
 )
 from queries.users import user_exists, user_id_for_email, verify_password
 from queries.zones import rollup_zone
@@ -154,6 +163,21 @@ __all__ = [
     "my_exports",
     "now_utc",
     "record_export",
+    # ---- email (f08) ----------------------------------------------------------------------------
+    # The signed-in user's own subscriptions (under RLS).
+    "EVERY",
+    "Subscription",
+    "my_subscriptions",
+    "request_message",
+    "subscribe",
+    "unsubscribe",
+    # The sender's: every subscription, its election, and the record of each message.
+    "Claim",
+    "MailSubscription",
+    "claim",
+    "done",
+    "mail_subscriptions",
+    "sender_lock",
     # ---- errors: each carries a message for the chairman ---------------------------------------
     "Busy",
     "DashboardError",

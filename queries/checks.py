@@ -44,6 +44,9 @@ RLS_TABLES = (
     *(f"orchdash.{t}" for t in ROLLUP_TABLES),
     "orchdash.export_audit",
 )
+# Tables of a user's own rows (f08): RLS on each too; the reader may write the subscriptions,
+# under their policy, and nothing else of them.
+OWN_ROWS = ("orchdash.subscriptions", "orchdash.messages")
 VIEWS = ("orchdash.metric_facts", "orchdash.log_facts")
 SETTINGS = ("orchdash.agent_settings", "orchdash.rollup_settings")
 # What the runtime role must not write: all of the above, and the table the dashboard never reads.
@@ -61,6 +64,7 @@ NO_WRITES = (
     *VIEWS,
     *SETTINGS,
     *SIGN_IN_STATE,
+    "orchdash.messages",
     "public.eva_orchestration_sessions",
 )
 SIGN_IN_FUNCTIONS = (
@@ -81,6 +85,10 @@ SIGN_IN_FUNCTIONS = (
     "orchdash.sign_in_succeeded(bytea[])",
     "orchdash.identity_user(text, text)",
     "orchdash.identity_link(text, text, uuid)",
+    # The sender's (f08).
+    "orchdash.mail_subscriptions()",
+    "orchdash.mail_claim(text, uuid, uuid, text, text)",
+    "orchdash.mail_done(bigint, text, text, double precision)",
 )
 TIMEOUT_MS = 60_000
 FOLD_FACTOR = 3  # the log may be this many times fold_after old before the fold counts as stopped
@@ -146,10 +154,17 @@ def runtime_checks(runtime: Engine, owner: Engine | None) -> list[Check]:
         _check(runtime, "no API roles", "check_role_api", roles | {"api_roles": list(API_ROLES)}),
         _check(runtime, f"becomes {READER}", "check_role_reader", {"reader": READER}),
         _check(
-            runtime, "RLS applies", "check_reader_rls", {"tables": list(RLS_TABLES)}, role=READER
+            runtime,
+            "RLS applies",
+            "check_reader_rls",
+            {"tables": [*RLS_TABLES, *OWN_ROWS]},
+            role=READER,
         ),
         _check(
-            runtime, "RLS enabled", "check_rls", {"tables": list(RLS_TABLES), "views": list(VIEWS)}
+            runtime,
+            "RLS enabled",
+            "check_rls",
+            {"tables": [*RLS_TABLES, *OWN_ROWS], "views": list(VIEWS)},
         ),
         _check(
             runtime,

@@ -64,14 +64,19 @@ def transaction(
     *,
     via: Engine | None = None,
     snapshot: str | None = None,
+    writes: bool = False,
 ) -> Iterator[Connection]:
     """The transaction of ``scoped()``, on a connection of ``via`` (default ``engine``) and in
-    an exported ``snapshot`` if given; ``scoped()`` calls of ``engine`` inside it join it."""
+    an exported ``snapshot`` if given; ``scoped()`` calls of ``engine`` inside it join it.
+    ``writes``: READ WRITE, READ COMMITTED (the user's own rows, under their RLS policies)."""
     claims = json.dumps({"sub": user_id, "role": CLAIMS_ROLE})
     timeout = config.statement_timeout_ms() if timeout_ms is None else timeout_ms
     with translated_errors(), (via or engine).connect() as conn:
         # psycopg opens the transaction with these in its BEGIN; the pool resets them on return.
-        conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        if writes:
+            conn.execution_options(isolation_level="READ COMMITTED", postgresql_readonly=False)
+        else:
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
             if snapshot is not None:
                 _import_snapshot(conn, snapshot)
@@ -113,6 +118,15 @@ def _import_snapshot(conn: Connection, snapshot: str) -> None:
         raise TypeError("scoped() runs on psycopg connections")
     with psycopg.ClientCursor(raw) as cursor:
         cursor.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+
+
+@contextmanager
+def scoped_writes(engine: Engine, user_id: str) -> Iterator[Connection]:
+    """A READ WRITE transaction as ``orchdash_reader`` with the user's JWT claims, for the tables
+    whose RLS policies let a user change their own rows only (subscriptions): the policy, not
+    this code, decides which rows a statement may touch."""
+    with transaction(engine, user_id, None, writes=True) as conn:
+        yield conn
 
 
 @contextmanager
