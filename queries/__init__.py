@@ -59,7 +59,15 @@ from queries.figures import (
 )
 from queries.health import cell_rows, heatmap_cells, venture_stage_health
 from queries.low_confidence import default_threshold
-from queries.outbox import Claim, MailSubscription, claim, done, mail_subscriptions, sender_lock
+from queries.outbox import (
+    Claim,
+    MailSubscription,
+    Outcome,
+    claim,
+    done,
+    mail_subscriptions,
+    sender_lock,
+)
 from queries.rows import count_rows, metric_rows
 from queries.sign_in_state import (
     SessionUser,
@@ -174,6 +182,7 @@ __all__ = [
     # The sender's: every subscription, its election, and the record of each message.
     "Claim",
     "MailSubscription",
+    "Outcome",
     "claim",
     "done",
     "mail_subscriptions",

@@ -8,35 +8,19 @@ the sender's functions, which claim each message once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import metrics_world as mw
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from mail_world import owner_fixture, scope  # noqa: F401
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 import queries
-from queries import InvalidFilter, Scope, Subscription, transactions
+from queries import InvalidFilter, Subscription, transactions
 
 WEEKLY = Subscription(
     "error-rates", "stage=3&grain=week", "Last 30 days", "week", 8, "Europe/Berlin"
 )
-
-
-@pytest.fixture
-def owner(world: mw.World) -> Iterator[Engine]:
-    engine = create_engine(world.url, poolclass=NullPool)
-    yield engine
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM orchdash.messages"))
-        conn.execute(text("DELETE FROM orchdash.subscriptions"))
-    engine.dispose()
-
-
-def scope(world: mw.World, label: str) -> Scope:
-    user = world.users[label]
-    return Scope(user_id=user, company_ids=tuple(sorted(world.active(user))))
 
 
 def test_each_user_reads_and_changes_only_their_own(

@@ -92,6 +92,22 @@ def to_filters(selection: Selection, start: date, end: date) -> Filters:
     )
 
 
+def to_selection(filters: Filters) -> Selection:
+    """The selection of a custom range of these filters: what a link to them holds."""
+    return Selection(
+        company_ids=filters.company_ids,
+        venture_ids=filters.venture_ids,
+        stages=filters.stages,
+        period=CUSTOM,
+        start=filters.start,
+        end=filters.end,
+        grain=filters.grain,
+        agents=filters.agents,
+        agents_match=filters.agents_match,
+        tz=filters.tz,
+    )
+
+
 def unfiltered(filters: Filters) -> Filters:
     """The same period and zone with no company, venture, stage or agent chosen: all that the
     scope allows."""
