@@ -1,4 +1,4 @@
-"""The `orchdash` admin command: migrate, demo, users, run, check."""
+"""The `orchdash` admin command: migrate, demo, users, run, check, digest."""
 
 from __future__ import annotations
 
@@ -126,6 +126,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         from queries import folding
 
         folding.start(engines.admin_engine())
+    # Digests, in this process rather than the web one: SMTP down never slows a page.
+    from dashboard.mail import sender
+    from queries import get_engine
+
+    if sender.start(get_engine()) is None:
+        print("Email is not configured (ORCHDASH_SMTP_URL): no digest is sent.", file=sys.stderr)
     port = os.environ.get("STREAMLIT_SERVER_PORT", "8501")
     command = [
         sys.executable,
@@ -174,6 +180,55 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if checks.unsafe(results) else 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Subscribe a user, list every subscription, or send what is due (or everything) now."""
+    from dashboard.mail import sender, smtp
+    from dashboard.ui import pages
+    from queries import InvalidFilter, Subscription, get_engine, timezone_name
+
+    if args.action == "subscribe":
+        found = [p for p in pages.PAGES if args.page in (p.path, p.title)]
+        if not found:
+            print(f"No page {args.page!r}: one of {', '.join(p.path for p in pages.PAGES)}.")
+            return 2
+        try:
+            sub = Subscription(
+                found[0].path,
+                args.query.lstrip("?"),
+                args.period,
+                args.every,
+                args.hour,
+                args.tz or timezone_name(),
+            )
+            made = admin.subscribe(engines.admin_engine(), args.email, sub)
+        except (InvalidFilter, LookupError) as error:
+            print(error, file=sys.stderr)
+            return 2
+        print(f"{args.email}: subscribed ({made}) to {found[0].title}, every {args.every}")
+        return 0
+    if args.action == "list":
+        for row in admin.list_subscriptions(engines.admin_engine()):
+            last = f"{row.last_status} {row.last_at:%Y-%m-%d %H:%M}" if row.last_status else "-"
+            print(
+                f"{row.id}  {row.email or '(no user)':32} {row.page:24} every {row.every} "
+                f"at {row.hour:02}:00 {row.tz}  last: {last}"
+                + (f" ({row.last_detail})" if row.last_detail else "")
+            )
+        return 0
+    settings = smtp.SmtpSettings.from_env()
+    if settings is None:
+        print("Email is not configured: set ORCHDASH_SMTP_URL.", file=sys.stderr)
+        return 2
+    done = sender.send_round(get_engine(), settings, everything=args.all)
+    if done is None:
+        print("Another process is sending right now; nothing was sent.", file=sys.stderr)
+        return 1
+    for sent in done:
+        print(f"{sent.subscription_id} {sent.occasion}: {sent.outcome} {sent.detail}".rstrip())
+    print(f"{sum(s.outcome == 'sent' for s in done)} sent, {len(done)} handled.")
+    return 1 if any(s.outcome == "failed" for s in done) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orchdash", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +251,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--url", help="the runtime role's URL (default: DATABASE_URL)")
     check.add_argument("--owner-url", help="the owner's (default: ORCHDASH_ADMIN_DATABASE_URL)")
     check.set_defaults(func=cmd_check)
+    digest = sub.add_parser("digest", help="email digests: subscribe a user, list, send")
+    actions = digest.add_subparsers(dest="action", required=True)
+    subscribe = actions.add_parser("subscribe", help="subscribe a user (by email) to a page")
+    subscribe.add_argument("email")
+    subscribe.add_argument("--every", choices=["day", "week"], required=True)
+    subscribe.add_argument("--page", default="overview", help="path or title (default: overview)")
+    subscribe.add_argument("--query", default="", help="the URL query of the filters")
+    subscribe.add_argument("--period", default="Last 7 days", help="a preset of the Period filter")
+    subscribe.add_argument("--hour", type=int, default=8, help="local hour (default 8)")
+    subscribe.add_argument("--tz", help="time zone (default: ORCHDASH_TIMEZONE)")
+    actions.add_parser("list", help="every subscription and its last message")
+    send = actions.add_parser("send", help="send what is due now, or everything")
+    when = send.add_mutually_exclusive_group(required=True)
+    when.add_argument("--due", action="store_true", help="what is due now (the scheduler's round)")
+    when.add_argument("--all", action="store_true", help="every subscription, now")
+    digest.set_defaults(func=cmd_digest)
     return parser
 
 

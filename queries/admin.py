@@ -8,6 +8,7 @@ import bcrypt
 from sqlalchemy import Engine, Row
 
 from queries.sqlfiles import load
+from queries.subscriptions import Subscription
 
 
 def hash_password(password: str) -> str:
@@ -37,3 +38,18 @@ def set_access(engine: Engine, email: str, company: str, *, active: bool) -> Non
         ).all()
     if not changed:
         raise LookupError(f"No user {email!r} or no company {company!r}.")
+
+
+def subscribe(engine: Engine, email: str, subscription: Subscription) -> str:
+    """Subscribe the user of ``email`` (as the owner); the subscription's id."""
+    params = {"email": email.strip(), **subscription.__dict__}
+    with engine.begin() as conn:
+        made = conn.execute(load("admin_subscribe"), params).scalar()
+    if made is None:
+        raise LookupError(f"No user {email!r}.")
+    return str(made)
+
+
+def list_subscriptions(engine: Engine) -> Sequence[Row]:
+    with engine.connect() as conn:
+        return conn.execute(load("admin_list_subscriptions")).all()

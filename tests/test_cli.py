@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import bcrypt
+import metrics_world as mw
 import pytest
-from sqlalchemy import create_engine, text
+from mail_world import owner_fixture  # noqa: F401
+from smtp_server import SmtpServer
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from dashboard import cli
@@ -56,3 +60,40 @@ def test_users_add_grant_revoke(
 def test_demo_refuses_external_database_without_yes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     assert cli.main(["demo", "--rows", "10"]) == 2
+
+
+def test_digest_subscribe_list_and_send(
+    world: mw.World,
+    world_app_url: str,
+    owner: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", world_app_url)
+    monkeypatch.setenv("ORCHDASH_ADMIN_DATABASE_URL", world.url)
+    monkeypatch.delenv("ORCHDASH_SMTP_URL", raising=False)
+    subscribe = ["digest", "subscribe", "multi@world.test", "--every", "week"]
+    assert cli.main([*subscribe, "--page", "Error rates", "--query", "?stage=3"]) == 0
+    assert cli.main([*subscribe, "--page", "nowhere"]) == 2
+    assert cli.main(["digest", "subscribe", "nobody@world.test", "--every", "day"]) == 2
+    assert cli.main([*subscribe, "--hour", "24"]) == 2
+    capsys.readouterr()
+    assert cli.main(["digest", "list"]) == 0
+    (listed,) = capsys.readouterr().out.splitlines()
+    assert "multi@world.test" in listed and "error-rates" in listed and "last: -" in listed
+
+    # Without SMTP nothing is sent, and the command says why.
+    assert cli.main(["digest", "send", "--all"]) == 2
+    assert "ORCHDASH_SMTP_URL" in capsys.readouterr().err
+    with SmtpServer(tmp_path) as server:
+        monkeypatch.setenv("ORCHDASH_SMTP_URL", server.url())
+        # Subscribed just now: this week's slot came before it, so nothing is due yet.
+        assert cli.main(["digest", "send", "--due"]) == 0
+        assert capsys.readouterr().out.endswith("0 sent, 0 handled.\n")
+        assert cli.main(["digest", "send", "--all"]) == 0
+        assert capsys.readouterr().out.endswith("1 sent, 1 handled.\n")
+        (received,) = server.wait_for(1)
+    assert received.message["Subject"].startswith("Weekly digest: Error rates, ")
+    assert cli.main(["digest", "list"]) == 0
+    assert "last: sent" in capsys.readouterr().out
