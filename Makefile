@@ -29,7 +29,7 @@ test: lint
 
 # The README's screenshots, taken by the browser tests (which otherwise keep them out of the tree).
 screenshots: $(STAMP)
-	ORCHDASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -m browser tests/e2e/test_pages.py tests/e2e/test_screens.py
+	ORCHDASH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -m browser tests/e2e/test_pages.py tests/e2e/test_screens.py tests/e2e/test_digest_browser.py
 
 # Then the pages and the live table again on Debian's PostgreSQL 15 with its defaults, at 1M rows.
 bench: $(STAMP)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dashboard.mail import smtp
 from dashboard.ui import auth, layout
 
 st.set_page_config(
@@ -9,4 +10,4 @@ st.set_page_config(
     layout="wide",
 )
 user = auth.require_user()
-layout.main(user)
+layout.main(user, email=smtp.configured())

@@ -9,14 +9,15 @@ from dashboard.ui import pages
 
 def test_every_page_script_is_registered_once() -> None:
     scripts = {p.name for p in pages.APP_PAGES.glob("*.py") if p.name != "__init__.py"}
-    files = [p.file for p in pages.PAGES]
+    files = [p.file for p in (*pages.PAGES, *pages.ACCOUNT)]
     assert sorted(files) == sorted(scripts)
-    assert all(p.script.is_file() for p in pages.PAGES)
+    assert all(p.script.is_file() for p in (*pages.PAGES, *pages.ACCOUNT))
+    assert all(not p.loads for p in pages.ACCOUNT)
 
 
 def test_titles_and_paths_are_unique() -> None:
     for field in ("file", "title", "path"):
-        values = [getattr(p, field) for p in pages.PAGES]
+        values = [getattr(p, field) for p in (*pages.PAGES, *pages.ACCOUNT)]
         assert len(set(values)) == len(values), field
 
 
@@ -31,3 +32,4 @@ def test_loads_are_query_functions_of_the_public_api() -> None:
 def test_page_by_title() -> None:
     assert pages.page("Venture health").file == "venture_health.py"
     assert pages.PAGES[0].title == "Overview"
+    assert pages.page("Subscriptions").file == "my_subscriptions.py"

@@ -3,7 +3,8 @@
 ``png(figure)`` renders a light-themed copy of a figure through kaleido. Chromium is started on
 first use and kept for the life of the process (a start costs two or three seconds, a render a
 few tenths), shared by every thread, one render at a time. ``stop()`` shuts it down; it also
-runs at exit.
+runs at exit. ``run_on_browser`` lends the same browser, under the same lock and deadline, to
+the board pack's printer (printing.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -98,29 +99,45 @@ def png(
     itself, not the first start of Chromium (``START_TIMEOUT_S``). The caller's figure is left
     as it is. Raises ImageTimeout, ChromiumMissing or ImageError.
     """
-    deadline = time.monotonic() + timeout_s
     email = go.Figure(figure)  # a deep copy: the caller's figure keeps its screen theme
     email.update_layout(_EMAIL_LAYOUT)
+    options = {"format": "png", "width": width, "height": height, "scale": scale}
+    return run_on_browser(
+        lambda browser: browser.calc_fig(email, options), timeout_s=timeout_s, what="the chart"
+    )
+
+
+def run_on_browser(
+    job: Callable[[kaleido.Kaleido], Coroutine[Any, Any, T]],
+    *,
+    timeout_s: float,
+    what: str,
+) -> T:
+    """Run the coroutine ``job(browser)`` on the kept browser's loop and return its result.
+
+    For this package's renderers (``png``, ``printing.pdf``): one job at a time across threads,
+    the browser started if need be. ``timeout_s`` bounds the wait for the browser and the job,
+    not the first start of Chromium; past it the job is cancelled, the browser restarted and
+    ImageTimeout raised. Any other failure of the job is an ImageError naming ``what``.
+    """
+    deadline = time.monotonic() + timeout_s
     if not _lock.acquire(timeout=max(timeout_s, 0.0)):
-        raise ImageTimeout(f"the browser stayed busy with other charts for {timeout_s:g} s")
+        raise ImageTimeout(f"the browser stayed busy with other renders for {timeout_s:g} s")
     try:
         starting = time.monotonic()
         browser = _running_browser()
         deadline += time.monotonic() - starting
         try:
-            render = browser.kaleido.calc_fig(
-                email, {"format": "png", "width": width, "height": height, "scale": scale}
-            )
-            return browser.run(render, deadline - time.monotonic())
+            return browser.run(job(browser.kaleido), deadline - time.monotonic())
         except TimeoutError:
-            # The tab may still be busy in the chart's JavaScript: only a new browser is sure
+            # The tab may still be busy in the page's JavaScript: only a new browser is sure
             # to be ready for the next call.
             _stop_locked()
-            raise ImageTimeout(f"the chart took longer than {timeout_s:g} s to render") from None
+            raise ImageTimeout(f"{what} took longer than {timeout_s:g} s to render") from None
         except Exception as error:
             if not browser.alive():
                 _stop_locked()
-            raise ImageError(f"the chart could not be rendered: {error}") from error
+            raise ImageError(f"{what} could not be rendered: {error}") from error
     finally:
         _lock.release()
 

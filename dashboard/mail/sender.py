@@ -17,6 +17,7 @@ the lock and the record, not a scheduler's job store, keep replicas from doublin
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -140,13 +141,21 @@ def run_every(engine: Engine, seconds: float, stop: threading.Event) -> None:
         stop.wait(seconds)
 
 
-def start(engine: Engine, seconds: float = POLL_S) -> threading.Event | None:
+def poll_s() -> float:
+    """Seconds between rounds: ORCHDASH_MAIL_POLL_S, else :data:`POLL_S`."""
+    return float(os.environ.get("ORCHDASH_MAIL_POLL_S") or POLL_S)
+
+
+def start(engine: Engine, seconds: float | None = None) -> threading.Event | None:
     """:func:`run_every` in a daemon thread, when email is configured; set the event to stop."""
     if not smtp.configured():
         _log.info("email is not configured (ORCHDASH_SMTP_URL): no digest is scheduled")
         return None
     stop = threading.Event()
     threading.Thread(
-        target=run_every, args=(engine, seconds, stop), name="orchdash-mail", daemon=True
+        target=run_every,
+        args=(engine, poll_s() if seconds is None else seconds, stop),
+        name="orchdash-mail",
+        daemon=True,
     ).start()
     return stop

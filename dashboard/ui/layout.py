@@ -16,7 +16,16 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard.charts import format as fmt
-from dashboard.ui import data, filter_state, pages, period_presets, sidebar, table_csv, url_state
+from dashboard.ui import (
+    data,
+    email_me,
+    filter_state,
+    pages,
+    period_presets,
+    sidebar,
+    table_csv,
+    url_state,
+)
 from dashboard.ui.filter_state import Selection
 from dashboard.web.sessions import SignedIn
 from queries import Filters, Scope, get_engine, timezone_name
@@ -33,6 +42,7 @@ class View:
     selection: Selection
     companies: pd.DataFrame
     ventures: pd.DataFrame
+    email: bool = False  # whether the server can send email (ORCHDASH_SMTP_URL)
 
     @property
     def unfiltered(self) -> Filters:
@@ -48,11 +58,24 @@ class View:
         return table_csv.file_name(what, self.filters.start, self.filters.end)
 
     def header(self, title: str) -> None:
+        """The page's title, its period and zone, and its `Email me this`."""
         st.title(title)
-        st.caption(
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.caption(
             f"{fmt.period(self.filters.start, self.filters.end)} · "
             f"time zone {fmt.markdown_text(self.filters.tz)}"
         )
+        with right:
+            email_me.popover(
+                self.engine,
+                self.scope,
+                page=pages.page(title).path,
+                title=title,
+                selection=self.selection,
+                start=self.filters.start,
+                end=self.filters.end,
+                email=self.email,
+            )
 
     def chart(self, figure: Any, table: pd.DataFrame, what: str) -> None:
         """A chart and the `Download CSV` of the table it draws."""
@@ -111,12 +134,13 @@ def current() -> View:
 def navigation() -> Any:
     chosen = [
         st.Page(str(p.script), title=p.title, url_path=p.path, default=i == 0)
-        for i, p in enumerate(pages.PAGES)
+        for i, p in enumerate((*pages.PAGES, *pages.ACCOUNT))
     ]
     return st.navigation(chosen, position="sidebar")
 
 
-def main(user: SignedIn) -> None:
+def main(user: SignedIn, *, email: bool = False) -> None:
+    """The signed-in dashboard; ``email``: whether the server can send email."""
     engine = data.guarded(get_engine)
     scope = data.scope_for(engine, user.user_id)
     companies = data.companies(engine, scope)
@@ -150,6 +174,7 @@ def main(user: SignedIn) -> None:
             selection=selection,
             companies=companies,
             ventures=ventures,
+            email=email,
         )
     )
     page.run()

@@ -5,8 +5,10 @@ shown in the navigation and as the page's heading), its URL path, and the query 
 ``queries`` its first draw loads through dashboard/ui/data.py (``loads``, in order) or loads later
 on a reader's choice (``later``). The layout builds ``st.navigation`` from :data:`PAGES`, the cache
 allows exactly :data:`LOADS`, and the tests (AppTest, the browser, the security suite, the
-benchmark) read the same list. Adding a page: its script, then one entry here (and the query
-function in ``queries/__init__.py`` if it is new); docs/contributing.md says the rest.
+benchmark) read the same list. These are the pages of figures, each of which a user may get by
+email; :data:`ACCOUNT` pages (Subscriptions) follow them in the navigation. Adding a page: its
+script, then one entry here (and the query function in ``queries/__init__.py`` if it is new);
+docs/contributing.md says the rest.
 """
 
 from __future__ import annotations
@@ -65,10 +67,13 @@ PAGES = (
     ),
     Page("export.py", "Export", "export", ("count_rows", "metric_rows")),
 )
+# After them in the navigation, the user's own settings: no figures, nothing to subscribe to;
+# read fresh on every run, never through the cache.
+ACCOUNT = (Page("my_subscriptions.py", "Subscriptions", "subscriptions", ()),)
 # The query functions a page may call through the cache, by name: a fixed allow-list.
 LOADS = tuple(dict.fromkeys(n for p in PAGES for n in (*p.loads, *p.later, *EMPTY_REASON_LOADS)))
 
 
 def page(title: str) -> Page:
     """The page of a title."""
-    return next(p for p in PAGES if p.title == title)
+    return next(p for p in (*PAGES, *ACCOUNT) if p.title == title)
