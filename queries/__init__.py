@@ -13,6 +13,7 @@ import them.
 """
 
 from queries.agents import agent_activity, agents
+from queries.alert_rules import COMPARISONS, MEASURES, Rule, add_rule, delete_rule, my_rules
 from queries.attention import venture_attention
 from queries.audit import (
     EMPTY_SHA256,
@@ -61,12 +62,16 @@ from queries.health import cell_rows, heatmap_cells, venture_stage_health
 from queries.low_confidence import default_threshold
 from queries.outbox import (
     Claim,
+    MailRule,
     MailSubscription,
     Outcome,
+    Transition,
     claim,
     done,
+    mail_rules,
     mail_subscriptions,
     sender_lock,
+    transition,
 )
 from queries.rows import count_rows, metric_rows
 from queries.sign_in_state import (
@@ -179,14 +184,26 @@ __all__ = [
     "request_message",
     "subscribe",
     "unsubscribe",
-    # The sender's: every subscription, its election, and the record of each message.
+    # The signed-in user's own alert rules (f09, under RLS).
+    "COMPARISONS",
+    "MEASURES",
+    "Rule",
+    "add_rule",
+    "delete_rule",
+    "my_rules",
+    # The sender's: every subscription and rule, its election, the record of each message, and
+    # the state of each rule.
     "Claim",
+    "MailRule",
     "MailSubscription",
     "Outcome",
+    "Transition",
     "claim",
     "done",
+    "mail_rules",
     "mail_subscriptions",
     "sender_lock",
+    "transition",
     # ---- errors: each carries a message for the chairman ---------------------------------------
     "Busy",
     "DashboardError",

@@ -44,9 +44,14 @@ RLS_TABLES = (
     *(f"orchdash.{t}" for t in ROLLUP_TABLES),
     "orchdash.export_audit",
 )
-# Tables of a user's own rows (f08): RLS on each too; the reader may write the subscriptions,
-# under their policy, and nothing else of them.
-OWN_ROWS = ("orchdash.subscriptions", "orchdash.messages")
+# Tables of a user's own rows (f08, f09): RLS on each too; the reader may write the
+# subscriptions and the alert rules, under their policies, and nothing else of them.
+OWN_ROWS = (
+    "orchdash.subscriptions",
+    "orchdash.messages",
+    "orchdash.alert_rules",
+    "orchdash.alert_states",
+)
 VIEWS = ("orchdash.metric_facts", "orchdash.log_facts")
 SETTINGS = ("orchdash.agent_settings", "orchdash.rollup_settings")
 # What the runtime role must not write: all of the above, and the table the dashboard never reads.
@@ -65,6 +70,7 @@ NO_WRITES = (
     *SETTINGS,
     *SIGN_IN_STATE,
     "orchdash.messages",
+    "orchdash.alert_states",
     "public.eva_orchestration_sessions",
 )
 SIGN_IN_FUNCTIONS = (
@@ -89,6 +95,9 @@ SIGN_IN_FUNCTIONS = (
     "orchdash.mail_subscriptions()",
     "orchdash.mail_claim(text, uuid, uuid, text, text)",
     "orchdash.mail_done(bigint, text, text, double precision)",
+    "orchdash.mail_rules()",
+    "orchdash.alert_transition(uuid, boolean, double precision, bigint, text,"
+    " timestamp with time zone)",
 )
 TIMEOUT_MS = 60_000
 FOLD_FACTOR = 3  # the log may be this many times fold_after old before the fold counts as stopped

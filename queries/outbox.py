@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from queries import config, sqlfiles
+from queries.alert_rules import Rule
 from queries.criteria import valid_id
 from queries.errors import translated_errors
 from queries.subscriptions import Subscription
@@ -68,7 +69,7 @@ def claim(
         "mail_claim",
         {
             "kind": kind,
-            "about": valid_id(about, "subscriptions"),
+            "about": valid_id(about, "subscriptions or alert rules"),
             "recipient": valid_id(recipient, "users"),
             "occasion": occasion,
             "message_id": message_id,
@@ -91,6 +92,67 @@ def done(
             "retry_seconds": retry_s,
         },
     )
+
+
+@dataclass(frozen=True)
+class MailRule:
+    """One alert rule as the sender sees it: its owner's address, and its last state (None
+    before its first evaluation)."""
+
+    id: str
+    user_id: str
+    email: str | None
+    account_open: bool
+    rule: Rule
+    created_at: datetime
+    holding: bool | None
+    notify: bool | None
+    since: datetime | None
+    evaluated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Transition:
+    changed: bool
+    since: datetime
+
+
+def mail_rules(engine: Engine) -> list[MailRule]:
+    """Every user's alert rules, oldest first, with their states."""
+    return [_mail_rule(row._asdict()) for row in _run(engine, "mail_rules", {})]
+
+
+def _mail_rule(row: dict[str, Any]) -> MailRule:
+    names = ("measure", "query", "comparison", "threshold", "window_days", "tz")
+    fields = {name: row.pop(name) for name in names}
+    return MailRule(**row, rule=Rule(**fields))
+
+
+def transition(
+    engine: Engine,
+    rule_id: str,
+    *,
+    holding: bool,
+    value: float | None,
+    rows: int,
+    detail: str,
+    at: datetime,
+) -> Transition | None:
+    """Record an evaluation of a rule; whether it started or stopped holding, and since when.
+    None when the rule was deleted meanwhile."""
+    found = _run(
+        engine,
+        "alert_transition",
+        {
+            "rule_id": valid_id(rule_id, "alert rules"),
+            "holding": holding,
+            "value": value,
+            "row_count": rows,
+            "detail": detail[:MAX_DETAIL] or None,
+            "at": at,
+        },
+    )
+    return Transition(found[0].changed, found[0].since) if found else None
 
 
 @contextmanager

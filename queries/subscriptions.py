@@ -79,7 +79,7 @@ def subscribe(engine: Engine, scope: Scope, subscription: Subscription) -> str:
         "hour": subscription.hour,
         "tz": subscription.tz,
     }
-    return str(_write(engine, scope, "subscription_add", params)[0])
+    return str(write(engine, scope, "subscription_add", params)[0])
 
 
 def my_subscriptions(engine: Engine, scope: Scope, limit: int = 200) -> pd.DataFrame:
@@ -91,15 +91,16 @@ def my_subscriptions(engine: Engine, scope: Scope, limit: int = 200) -> pd.DataF
 def unsubscribe(engine: Engine, scope: Scope, subscription_id: str) -> bool:
     """Delete one of the user's subscriptions; False when it is not theirs (or gone)."""
     params = {"subscription_id": valid_id(subscription_id, "subscriptions")}
-    return bool(_write(engine, scope, "subscription_delete", params))
+    return bool(write(engine, scope, "subscription_delete", params))
 
 
 def request_message(engine: Engine, scope: Scope, subscription_id: str) -> bool:
     """Ask the sender for this subscription's message now; False when it is not the user's."""
     params = {"subscription_id": valid_id(subscription_id, "subscriptions")}
-    return bool(_write(engine, scope, "subscription_request", params))
+    return bool(write(engine, scope, "subscription_request", params))
 
 
-def _write(engine: Engine, scope: Scope, name: str, params: dict[str, Any]) -> list[Any]:
+def write(engine: Engine, scope: Scope, name: str, params: dict[str, Any]) -> list[Any]:
+    """Run one of the user's own writes (``queries/sql/<name>.sql``) under their RLS policy."""
     with scoped_writes(engine, scope.user_id) as conn:
         return [row[0] for row in conn.execute(sqlfiles.load(name), params)]

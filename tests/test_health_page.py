@@ -59,7 +59,8 @@ def test_the_page_draws_for_the_chairman(app_env: Demo) -> None:
         for w in worse_by
     ), worse_by[:5]
     labels = [d.label for d in at.get("download_button")]
-    assert labels == ["Download CSV"] * 3  # heatmap, what changed, decisions
+    # The board pack, then the heatmap's, What changed's and the decisions' CSV.
+    assert labels == ["Download PDF"] + ["Download CSV"] * 3
     assert [s.value for s in at.subheader][:2] == ["What changed", "Decisions on the timelines"]
 
 
@@ -102,7 +103,7 @@ def test_a_click_on_a_cell_opens_its_rows(app_env: Demo) -> None:
     assert len(rows) == cells.loc[index, "rows"]
     assert set(rows["venture_id"]) == {cells.loc[index, "venture_id"]}
     assert set(rows["stage_id"]) == {cells.loc[index, "stage_id"]}
-    assert len(at.get("download_button")) == 4
+    assert len([d for d in at.get("download_button") if d.label == "Download CSV"]) == 4
 
 
 def test_decision_markers_give_before_and_after(app_env: Demo) -> None:

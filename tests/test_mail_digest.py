@@ -12,15 +12,19 @@ from __future__ import annotations
 import csv
 import io
 import struct
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import metrics_world as mw
 import pytest
-from mail_world import owner_fixture, scope  # noqa: F401
+from mail_world import (  # noqa: F401 (fixtures)
+    owner_fixture,
+    revoked,
+    scope,
+    server_fixture,
+    settings_fixture,
+)
 from smtp_server import TRY_LATER, SmtpServer
 from sqlalchemy import Engine, text
 
@@ -32,17 +36,6 @@ from queries import Subscription
 # The world's rows run from 20 December 2025 to 20 March 2026.
 NOW = datetime(2026, 3, 21, 9, 30, tzinfo=UTC)
 QUARTER = "Last 90 days"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SmtpServer]:
-    with SmtpServer(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def settings(server: SmtpServer) -> smtp.SmtpSettings:
-    return smtp.SmtpSettings.from_url(server.url(), mail_from="digest@orchdash.test")
 
 
 def subscribe(
@@ -93,9 +86,7 @@ def test_a_weekly_digest_arrives_once_with_its_charts_tables_and_link(
     message = received.message
     assert received.rcpt_tos == ("multi@world.test",)
     assert message["Subject"] == "Weekly digest: Error rates, 22 Dec 2025 – 21 Mar 2026"
-    assert message["Message-ID"].strip() == sender.message_id(
-        queries.mail_subscriptions(world_app)[0], "2026-03-16", settings
-    )
+    assert message["Message-ID"].strip() == sender.message_id("digest", sub, "2026-03-16", settings)
     plain = message.get_body(("plain",))
     assert plain is not None and "Key figures" in str(plain.get_content())
 
@@ -217,30 +208,19 @@ def test_revoked_access_or_a_closed_account_sends_nothing_and_says_why(
     outside = subscribe(
         world_app, world, "single", "overview", f"company={world.companies['umbrella']}"
     )
-    revocable, single = world.users["revocable"], world.users["single"]
+    single = world.users["single"]
+    ban = "UPDATE auth.users SET banned_until = now() + interval '1 day' WHERE id = :u"
     try:
         with owner.begin() as conn:
-            conn.execute(
-                text("UPDATE user_company_access SET is_active = false WHERE user_id = :u"),
-                {"u": revocable},
-            )
-            conn.execute(
-                text("UPDATE auth.users SET banned_until = now() + interval '1 day' WHERE id = :u"),
-                {"u": single},
-            )
-        done = {
-            s.subscription_id: s
-            for s in sender.send_round(world_app, settings, NOW, everything=True)
-        }
+            conn.execute(text(ban), {"u": single})
+        with revoked(owner, world.users["revocable"]):
+            sent = sender.send_round(world_app, settings, NOW, everything=True)
     finally:
         with owner.begin() as conn:
             conn.execute(
-                text("UPDATE user_company_access SET is_active = true WHERE user_id = :u"),
-                {"u": revocable},
-            )
-            conn.execute(
                 text("UPDATE auth.users SET banned_until = NULL WHERE id = :u"), {"u": single}
             )
+    done = {s.subscription_id: s for s in sent or ()}
     assert {k: v.outcome for k, v in done.items()} == {
         named: "skipped", closed: "skipped", outside: "skipped"
     }  # fmt: skip

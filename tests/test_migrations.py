@@ -163,7 +163,7 @@ METRICS_STORAGE = (
 
 def test_empty_database_up_step_by_step_down_and_up_again(fresh_url: str, owner: Engine) -> None:
     revisions = chain()
-    assert revisions == ["f01", "f02", "f03", "f04", "f05", "f06", "f07", "f08"]
+    assert revisions == ["f01", "f02", "f03", "f04", "f05", "f06", "f07", "f08", "f09"]
     for revision in revisions:
         schema.migrate(fresh_url, revision)
         assert version(owner) == [revision]

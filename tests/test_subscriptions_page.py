@@ -100,3 +100,30 @@ def test_email_me_this_keeps_the_page_its_filters_and_zone_then_the_page_lists_i
     labelled(at.button, "Unsubscribe").click().run()
     assert queries.my_subscriptions(world_app, scope(world, "multi")).empty
     assert "You have no subscriptions yet" in " ".join(i.value for i in at.info)
+
+
+def test_the_alerts_page_adds_a_rule_in_the_sidebars_scope_lists_and_deletes_it(
+    app_env: None, owner: Engine, world: mw.World, world_app: Engine
+) -> None:
+    at = app_for(world, "multi", "my_alerts.py", QUERY)
+    assert not at.exception
+    assert at.info[0].value == email_me.NOT_CONFIGURED
+    assert "No alert rules yet" in at.info[1].value
+    labelled(at.selectbox, "Measure").set_value("Handoff efficiency")
+    labelled(at.radio, "Alert when it is").set_value("below")
+    labelled(at.number_input, "Threshold").set_value(90.0)
+    labelled(at.number_input, "Last days").set_value(14)
+    labelled(at.button, "Add rule").click().run()
+    assert not at.exception and not at.error
+    (rule,) = queries.my_rules(world_app, scope(world, "multi")).itertuples()
+    assert (rule.measure, rule.comparison, rule.threshold, rule.window_days, rule.tz) == (
+        "handoff_efficiency", "below", 90.0, 14, "Europe/Berlin"
+    )  # fmt: skip
+    assert parse_qs(rule.query) == {"stage": ["3"]}
+    assert any("**Handoff efficiency** below 90" in m.value for m in at.markdown)
+    assert "Not checked yet" in " ".join(c.value for c in at.caption)
+    # Another user sees none of it.
+    assert "No alert rules yet" in app_for(world, "single", "my_alerts.py").info[1].value
+    labelled(at.button, "Delete").click().run()
+    at.run()
+    assert queries.my_rules(world_app, scope(world, "multi")).empty

@@ -123,7 +123,7 @@ def test_postgres_migrated_without_being_a_superuser(deployment: Deployment) -> 
         head = conn.execute(text("SELECT version_num FROM orchdash_alembic_version")).scalar()
     owner.dispose()
     assert tuple(me) == ("postgres", False)
-    assert head == "f08"
+    assert head == "f09"
 
 
 def test_a_confirmed_supabase_account_signs_in(app: Engine, deployment: Deployment) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import streamlit as st
+
 from dashboard.charts import rates as rate_charts
-from dashboard.ui import table_csv
+from dashboard.mail import board_pack
+from dashboard.ui import pages, table_csv
 from dashboard.ui.layout import View
 
 
@@ -23,4 +26,28 @@ def rates(view: View, title: str, query: str, column: str) -> None:
     by_stage = rate_charts.stage_rate_table(view.load("stage_rates"), column)
     view.chart(
         rate_charts.rate_by_stage(by_stage, f"{title} per stage"), by_stage, f"{slug}-by-stage"
+    )
+
+
+def board_pack_button(view: View, title: str) -> None:
+    """`Download PDF`: the board pack of this view, made when clicked (Chromium draws it: a few
+    seconds), as the signed-in user, and recorded in the export audit like a CSV extract."""
+    page = pages.page(title).path
+    name = view.file_name(title).removesuffix(".csv") + ".pdf"
+
+    def made() -> bytes:
+        return board_pack.download(
+            view.engine, view.scope, view.user.user_id, page, view.filters, name
+        )
+
+    st.download_button(
+        "Download PDF",
+        data=made,
+        file_name=name,
+        mime=board_pack.MIME,
+        key=f"pdf-{page}",
+        icon=":material/picture_as_pdf:",
+        on_click="ignore",
+        help="This page's figures, tables and charts on A4 pages, with the filters and the time "
+        "zone; recorded in Your exports.",
     )

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dashboard.app_pages import board_pack_button
 from dashboard.charts import format as fmt
 from dashboard.charts import theme, tiles, what_changed
 from dashboard.ui import layout, table_csv, tile_grid
@@ -9,6 +10,7 @@ from dashboard.ui import layout, table_csv, tile_grid
 view = layout.current()
 view.header("Overview")
 view.need_access()
+board_pack_button(view, "Overview")
 
 kpis = view.load("kpis")
 if kpis.empty or fmt.is_missing(kpis["actions"].iloc[0]) or kpis["actions"].iloc[0] == 0:

@@ -9,6 +9,7 @@ parts are dashboard/ui/health_widgets.py.
 import streamlit as st
 
 import queries
+from dashboard.app_pages import board_pack_button
 from dashboard.charts import decisions, heatmap, what_changed
 from dashboard.charts import format as fmt
 from dashboard.ui import health_widgets as widgets
@@ -17,6 +18,7 @@ from dashboard.ui import layout
 view = layout.current()
 view.header("Venture health")
 view.need_access()
+board_pack_button(view, "Venture health")
 
 measure, against, threshold = widgets.controls()
 cells = view.load("venture_stage_health", threshold=threshold)

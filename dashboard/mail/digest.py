@@ -13,6 +13,7 @@ ventures the recipient may no longer see, or a recipient with no company at all,
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from dashboard.charts import confidence, tiles, what_changed
 from dashboard.charts import format as fmt
 from dashboard.mail.page_charts import Chart, page_charts
 from dashboard.ui import filter_state, pages, period_presets, url_state
+from dashboard.ui.filter_state import Selection
 from queries import Filters, Scope, Subscription
 
 TOP = 5
@@ -102,36 +104,78 @@ def view_link(path: str, query: dict[str, list[str]]) -> str:
     return f"{public_url()}/{path}?{urlencode(query, doseq=True)}"
 
 
-def compose(engine: Engine, user_id: str, sub: Subscription, now: datetime) -> Digest | Refusal:
-    """The digest of ``sub`` for the user ``user_id`` as of ``now`` (aware)."""
+@dataclass(frozen=True)
+class RecipientView:
+    """What a user may see at this moment, and the filters a stored URL query asks for in it."""
+
+    scope: Scope
+    selection: Selection
+    today: date
+    all_time: Callable[[], tuple[date, date]]
+    companies: pd.DataFrame
+
+    def names(self, f: Filters) -> tuple[str, ...]:
+        """The names of the companies the filters cover."""
+        return company_names(self.companies, self.scope, f)
+
+
+def company_names(companies: pd.DataFrame, scope: Scope, f: Filters) -> tuple[str, ...]:
+    """The names of the companies ``f`` covers in ``scope`` (``queries.companies``' frame)."""
+    chosen = set(f.company_ids) or set(scope.company_ids)
+    return tuple(sorted(str(n) for n in companies[companies["company_id"].isin(chosen)]["company"]))
+
+
+def recipient_view(
+    engine: Engine, user_id: str, query: str, tz: str, now: datetime
+) -> RecipientView | Refusal:
+    """The user's scope read now, and ``query`` read as a link of the dashboard would be in it;
+    a refusal when the user may see no company, or no longer one the query names."""
     scope = queries.scope_for_user(engine, user_id)
     if not scope.company_ids:
         return Refusal(NO_COMPANY)
-    params = parse_qs(sub.query, keep_blank_values=False)
+    params = parse_qs(query, keep_blank_values=False)
     companies = queries.companies(engine, scope)
     ventures = queries.ventures(engine, scope)
     if _names_outside(params, set(companies["company_id"]), set(ventures["venture_id"])):
         return Refusal(REVOKED)
-    today = now.astimezone(ZoneInfo(sub.tz)).date()
+    today = now.astimezone(ZoneInfo(tz)).date()
 
     def all_time() -> tuple[date, date]:
-        return period_presets.all_time_range(*queries.data_range(engine, scope), today, sub.tz)
+        return period_presets.all_time_range(*queries.data_range(engine, scope), today, tz)
 
     selection, _ = url_state.from_query(
-        {**params, "tz": [sub.tz]},
+        {**params, "tz": [tz]},
         companies=set(companies["company_id"]),
         venture_companies=dict(zip(ventures["venture_id"], ventures["company_id"], strict=True)),
         today=today,
         all_time=all_time,
         agents=queries.agents(engine, scope),
-        default_tz=sub.tz,
+        default_tz=tz,
     )
+    return RecipientView(scope, selection, today, all_time, companies)
+
+
+def compose(engine: Engine, user_id: str, sub: Subscription, now: datetime) -> Digest | Refusal:
+    """The digest of ``sub`` for the user ``user_id`` as of ``now`` (aware)."""
+    seen = recipient_view(engine, user_id, sub.query, sub.tz, now)
+    if isinstance(seen, Refusal):
+        return seen
     if sub.period == period_presets.CUSTOM:
-        start, end = filter_state.selected_dates(selection, today, all_time)
+        start, end = filter_state.selected_dates(seen.selection, seen.today, seen.all_time)
     else:
-        start, end = period_presets.period_dates(sub.period, today, all_time)
-    f = filter_state.to_filters(selection, start, end)
-    return _digest(engine, scope, sub, f, now, companies)
+        start, end = period_presets.period_dates(sub.period, seen.today, seen.all_time)
+    f = filter_state.to_filters(seen.selection, start, end)
+    return _digest(engine, seen.scope, sub.page, f, now, seen.names(f))
+
+
+def for_view(engine: Engine, scope: Scope, page: str, f: Filters, now: datetime) -> Digest:
+    """The digest of a view a signed-in user has open (the board pack's)."""
+    companies = queries.companies(engine, scope)
+    chosen = set(f.company_ids) or set(scope.company_ids)
+    names = tuple(
+        sorted(str(n) for n in companies[companies["company_id"].isin(chosen)]["company"])
+    )
+    return _digest(engine, scope, page, f, now, names)
 
 
 def _names_outside(params: dict[str, list[str]], companies: set[str], ventures: set[str]) -> bool:
@@ -142,7 +186,7 @@ def _names_outside(params: dict[str, list[str]], companies: set[str], ventures: 
 
 
 def _digest(
-    engine: Engine, scope: Scope, sub: Subscription, f: Filters, now: datetime, companies: Any
+    engine: Engine, scope: Scope, path: str, f: Filters, now: datetime, names: tuple[str, ...]
 ) -> Digest:
     def load(name: str, **options: Any) -> Any:
         if name not in pages.LOADS:
@@ -150,9 +194,7 @@ def _digest(
         return getattr(queries, name)(engine, scope, f, **options)
 
     kpis = load("kpis")
-    page = next(p for p in pages.PAGES if p.path == sub.page)
-    chosen = set(f.company_ids) or set(scope.company_ids)
-    names = companies[companies["company_id"].isin(chosen)]["company"]
+    page = next(p for p in pages.PAGES if p.path == path)
     notes = [n for n in (confidence.tile_note(kpis).caption,) if n]
     if kpis.empty or fmt.is_missing(kpis["actions"].iloc[0]) or kpis["actions"].iloc[0] == 0:
         notes.insert(0, f"No rows in {fmt.period(f.start, f.end)} for these filters.")
@@ -164,7 +206,7 @@ def _digest(
         link=view_link(page.path, query),
         filters=f,
         made_at=now,
-        company_names=tuple(sorted(str(n) for n in names)),
+        company_names=names,
         tiles=_tiles(kpis),
         kpi_table=tiles.kpi_table(kpis),
         attention=tiles.attention_table(load("venture_attention", limit=TOP)),

@@ -20,15 +20,17 @@ import logging
 import os
 import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 from sqlalchemy import Engine
 
 import queries
-from dashboard.mail import digest, images, message, schedule, smtp
+from dashboard.mail import alerts, digest, images, message, schedule, smtp
 from dashboard.web.log_mask import mask_email
-from queries import DashboardError, MailSubscription
+from queries import DashboardError, MailRule, MailSubscription
 
 POLL_S = 30.0
 MAX_ATTEMPTS = 6
@@ -40,7 +42,7 @@ _log = logging.getLogger(__name__)
 class Sent:
     """What a round did with one occasion of one subscription."""
 
-    subscription_id: str
+    subscription_id: str  # or the alert rule's id
     occasion: str
     outcome: str  # sent | skipped | failed
     detail: str = ""
@@ -59,10 +61,10 @@ def occasions(sub: MailSubscription, now: datetime, everything: bool = False) ->
     return due
 
 
-def message_id(sub: MailSubscription, occasion: str, settings: smtp.SmtpSettings) -> str:
+def message_id(kind: str, about: str, occasion: str, settings: smtp.SmtpSettings) -> str:
     """The same id for every attempt of one message, so a resend after a crash is recognisable."""
     domain = settings.mail_from.rpartition("@")[2] or "localhost"
-    return f"<digest.{sub.id}.{re.sub(r'[^0-9A-Za-z]+', '-', occasion).strip('-')}@{domain}>"
+    return f"<{kind}.{about}.{re.sub(r'[^0-9A-Za-z]+', '-', occasion).strip('-')}@{domain}>"
 
 
 def send_round(
@@ -73,7 +75,8 @@ def send_round(
     everything: bool = False,
     only: str | None = None,
 ) -> list[Sent] | None:
-    """One round; None when another process is the sender. ``only``: one subscription's id."""
+    """One round of digests and alerts; None when another process is the sender. ``only``: one
+    subscription's id (no alerts then)."""
     at = now or datetime.now(UTC)
     with queries.sender_lock(engine) as elected:
         if not elected:
@@ -86,46 +89,120 @@ def send_round(
                 sent = deliver(engine, settings, sub, occasion, at)
                 if sent is not None:
                     done.append(sent)
+        if only is None:
+            done += alert_round(engine, settings, at)
         return done
 
 
 def deliver(
     engine: Engine, settings: smtp.SmtpSettings, sub: MailSubscription, occasion: str, now: datetime
 ) -> Sent | None:
-    """Claim, compose as the recipient, send and record one message; None when it is not this
+    """Claim, compose as the recipient, send and record one digest; None when it is not this
     round's to send (sent or skipped before, being sent, or its retry not yet due)."""
-    claimed = queries.claim(
-        engine, "digest", sub.id, sub.user_id, occasion, message_id(sub, occasion, settings)
-    )
+    mid = message_id("digest", sub.id, occasion, settings)
+    claimed = queries.claim(engine, "digest", sub.id, sub.user_id, occasion, mid)
     if claimed is None:
         return None
 
+    def build() -> EmailMessage | str:
+        if not sub.account_open or not sub.email:
+            return CLOSED
+        made = digest.compose(engine, sub.user_id, sub.subscription, now)
+        if isinstance(made, digest.Refusal):
+            return made.reason
+        return message.email_message(
+            made, to=sub.email, every=sub.subscription.every, message_id=mid
+        )
+
+    return _send(engine, settings, claimed, Sent(sub.id, occasion, ""), build, sub.email)
+
+
+def alert_round(
+    engine: Engine, settings: smtp.SmtpSettings, now: datetime, *, evaluate_all: bool = False
+) -> list[Sent]:
+    """Evaluate each rule whose last evaluation is ``EVALUATE_EVERY_S`` old (every rule with
+    ``evaluate_all``) as its owner, record it, and announce once each state a rule entered."""
+    done = []
+    for rule in queries.mail_rules(engine):
+        holding, notify, since = rule.holding, rule.notify, rule.since
+        fresh: alerts.Evaluation | digest.Refusal | None = None
+        age = None if rule.evaluated_at is None else (now - rule.evaluated_at).total_seconds()
+        if rule.account_open and (evaluate_all or age is None or age >= alerts.EVALUATE_EVERY_S):
+            fresh = alerts.evaluate(engine, rule.user_id, rule.rule, now)
+            if isinstance(fresh, alerts.Evaluation):
+                moved = queries.transition(
+                    engine,
+                    rule.id,
+                    holding=fresh.holds,
+                    value=fresh.value,
+                    rows=fresh.rows,
+                    detail=fresh.where,
+                    at=now,
+                )
+                if moved is not None:
+                    holding, since, notify = fresh.holds, moved.since, notify or moved.changed
+        if notify and holding is not None and since is not None:
+            sent = _announce(engine, settings, rule, holding, since, fresh, now)
+            if sent is not None:
+                done.append(sent)
+    return done
+
+
+def _announce(
+    engine: Engine,
+    settings: smtp.SmtpSettings,
+    rule: MailRule,
+    holding: bool,
+    since: datetime,
+    fresh: alerts.Evaluation | digest.Refusal | None,
+    now: datetime,
+) -> Sent | None:
+    """The message of the state a rule entered at ``since``, once."""
+    occasion = f"{'holds' if holding else 'normal'} {since.isoformat()}"
+    mid = message_id("alert", rule.id, occasion, settings)
+    claimed = queries.claim(engine, "alert", rule.id, rule.user_id, occasion, mid)
+    if claimed is None:
+        return None
+
+    def build() -> EmailMessage | str:
+        if not rule.account_open or not rule.email:
+            return CLOSED
+        made = fresh or alerts.evaluate(engine, rule.user_id, rule.rule, now)
+        if isinstance(made, digest.Refusal):
+            return made.reason
+        return alerts.email_message(made, holding=holding, to=rule.email, message_id=mid)
+
+    return _send(engine, settings, claimed, Sent(rule.id, occasion, ""), build, rule.email)
+
+
+def _send(
+    engine: Engine,
+    settings: smtp.SmtpSettings,
+    claimed: queries.Claim,
+    about: Sent,
+    build: Callable[[], EmailMessage | str],
+    email: str | None,
+) -> Sent:
+    """Make a claimed message (or learn why not), send it, and record what became of it."""
+
     def record(outcome: queries.Outcome, detail: str, retry_s: float | None = None) -> Sent:
         queries.done(engine, claimed, outcome, detail, retry_s)
-        return Sent(sub.id, occasion, outcome, detail)
+        return replace(about, outcome=outcome, detail=detail)
 
     def retry() -> float | None:
         return smtp.backoff_s(claimed.attempts) if claimed.attempts < MAX_ATTEMPTS else None
 
-    if not sub.account_open or not sub.email:
-        return record("skipped", CLOSED)
     try:
-        made = digest.compose(engine, sub.user_id, sub.subscription, now)
-        if isinstance(made, digest.Refusal):
-            return record("skipped", made.reason)
-        mail = message.email_message(
-            made,
-            to=sub.email,
-            every=sub.subscription.every,
-            message_id=message_id(sub, occasion, settings),
-        )
+        made = build()
     except (DashboardError, images.ImageError) as error:
         return record("failed", f"Not made: {error}", retry())
+    if isinstance(made, str):
+        return record("skipped", made)
     try:
-        smtp.send(mail, settings)
+        smtp.send(made, settings)
     except smtp.DeliveryFailed as error:
         return record("failed", error.reason, None if error.permanent else retry())
-    return record("sent", f"Sent to {mask_email(sub.email)}")
+    return record("sent", f"Sent to {mask_email(email or '')}")
 
 
 def run_every(engine: Engine, seconds: float, stop: threading.Event) -> None:

@@ -6,9 +6,9 @@ shown in the navigation and as the page's heading), its URL path, and the query 
 on a reader's choice (``later``). The layout builds ``st.navigation`` from :data:`PAGES`, the cache
 allows exactly :data:`LOADS`, and the tests (AppTest, the browser, the security suite, the
 benchmark) read the same list. These are the pages of figures, each of which a user may get by
-email; :data:`ACCOUNT` pages (Subscriptions) follow them in the navigation. Adding a page: its
-script, then one entry here (and the query function in ``queries/__init__.py`` if it is new);
-docs/contributing.md says the rest.
+email; :data:`ACCOUNT` pages (Subscriptions, Alerts) follow them in the navigation. Adding a
+page: its script, then one entry here (and the query function in ``queries/__init__.py`` if it
+is new); docs/contributing.md says the rest.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ PAGES = (
 )
 # After them in the navigation, the user's own settings: no figures, nothing to subscribe to;
 # read fresh on every run, never through the cache.
-ACCOUNT = (Page("my_subscriptions.py", "Subscriptions", "subscriptions", ()),)
+ACCOUNT = (
+    Page("my_subscriptions.py", "Subscriptions", "subscriptions", ()),
+    Page("my_alerts.py", "Alerts", "alerts", ()),
+)
 # The query functions a page may call through the cache, by name: a fixed allow-list.
 LOADS = tuple(dict.fromkeys(n for p in PAGES for n in (*p.loads, *p.later, *EMPTY_REASON_LOADS)))
 

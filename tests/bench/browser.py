@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, PROJECT_DIR, free_port
+from harness import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, CSV_BUTTONS_JS, PROJECT_DIR, free_port
 from playwright.sync_api import Page, sync_playwright
 
 # The Overview drawn: its title, its downloads (the tiles, their trends, the two tables), and
 # Streamlit idle again.
-OVERVIEW_DRAWN = """() =>
-    document.querySelectorAll("[data-testid='stDownloadButton']").length >= 4
+OVERVIEW_DRAWN = f"""() =>
+    {CSV_BUTTONS_JS}.length >= 4
     && [...document.querySelectorAll("h1")].some(h => h.textContent.trim() === "Overview")"""
 START_TIMEOUT_S = 120
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness import wait_for_app
+from harness import CSV_BUTTONS_JS, wait_for_app
 from playwright.sync_api import Page
 
 from dashboard.ui import pages
@@ -32,9 +32,9 @@ DRAWS = {
 }
 # title -> (url path, Plotly charts, in-page Download CSV buttons); the default page is at "/"
 PAGES = {p.title: ("" if i == 0 else p.path, *DRAWS[p.title]) for i, p in enumerate(pages.PAGES)}
-DRAWN_ALL = """([charts, downloads]) =>
+DRAWN_ALL = f"""([charts, downloads]) =>
     document.querySelectorAll("[data-testid='stPlotlyChart'] .main-svg").length >= charts
-    && document.querySelectorAll("[data-testid='stDownloadButton']").length >= downloads"""
+    && {CSV_BUTTONS_JS}.length >= downloads"""
 
 
 def wait_drawn(page: Page, title: str) -> None:

@@ -41,6 +41,11 @@ APP_IDLE = (
     "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
     "[data-test-script-state='notRunning']"
 )
+# A chart's or table's `Download CSV` (not the Overview's and Venture health's `Download PDF`).
+CSV_BUTTONS = "[data-testid='stDownloadButton']:has-text('Download CSV')"
+# The same in a page's own JavaScript, which knows no :has-text.
+CSV_BUTTONS_JS = """[...document.querySelectorAll("[data-testid='stDownloadButton']")]
+    .filter(b => b.innerText.includes("Download CSV"))"""
 _PROBE = re.compile(r"/[^/]+/_stcore/(health|host-config)$")
 
 

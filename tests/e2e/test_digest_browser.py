@@ -2,14 +2,17 @@
 SMTP server (aiosmtpd): the chairman subscribes with `Email me this`, asks for it with `Send now`
 on the Subscriptions page, the sender of `orchdash run` mails it, and its link opens the same
 view in Chromium. The message itself is drawn in Chromium for the README (`make screenshots`).
+`Download PDF` on the Overview and Venture health gives the board pack.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import re
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -24,6 +27,7 @@ from harness import (
     wait_signed_in,
 )
 from playwright.sync_api import Page, expect
+from pypdf import PdfReader
 from smtp_server import SmtpServer
 
 MAIL_WAIT_S = 90
@@ -126,3 +130,18 @@ def test_subscribe_send_now_receive_and_follow_the_link(
     assert {k: opened[k] for k in ("stage", "grain", "from", "to")} == {
         k: shown[k] for k in ("stage", "grain", "from", "to")
     }
+
+
+@pytest.mark.parametrize("title", ["Overview", "Venture health"])
+def test_download_pdf_from_the_page(signed_in_page: Page, title: str) -> None:
+    page = signed_in_page
+    if title != "Overview":
+        open_nav(page, title)
+    wait_drawn(page, title)
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name="Download PDF").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".pdf")
+    pdf = PdfReader(io.BytesIO(Path(download.path()).read_bytes()))
+    first = " ".join(pdf.pages[0].extract_text().split())
+    assert f"{title}: board pack" in first and f"Page 1 of {len(pdf.pages)}" in first

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pandas as pd
 import pytest
 from drawn import DRAWS, PAGES, SCREENSHOTS, wait_drawn
-from harness import CHAIRMAN, AppServer, demo_password, sign_in, wait_for_app
+from harness import CHAIRMAN, CSV_BUTTONS, AppServer, demo_password, sign_in, wait_for_app
 from playwright.sync_api import Browser, Page
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
@@ -217,7 +217,7 @@ def test_every_page_shows_its_charts(signed_in_page: Page, app_server: str) -> N
         # The filters follow the reader from page to page, and stay in the URL.
         assert query(page)["grain"] == ["week"]
         assert page.locator("[data-testid='stPlotlyChart']").count() == plotly
-        assert page.locator("[data-testid='stDownloadButton']").count() == downloads
+        assert page.locator(CSV_BUTTONS).count() == downloads
         buttons = page.get_by_role("button", name="Download CSV")
         links = page.get_by_role("link", name="Download CSV")
         assert buttons.count() + links.count() >= 1
@@ -294,7 +294,7 @@ def test_each_download_csv_holds_the_chairmans_rows_as_shown(
     expected = expected_tables(engine, scope, f, title)
     names = set(queries.companies(engine, scope)["company"])
     drawn = chart_data(page)
-    buttons = page.locator("[data-testid='stDownloadButton']")
+    buttons = page.locator(CSV_BUTTONS)
     assert buttons.count() == PAGES[title][2]
     for index in range(buttons.count()):
         with page.expect_download() as info:
@@ -449,7 +449,7 @@ def test_a_click_on_a_heatmap_cell_opens_its_rows(
         "heading", name=f"Rows behind {cell['venture']}, stage {cell['stage_id']}"
     ).wait_for(timeout=60_000)
     wait_for_app(page)
-    buttons = page.locator("[data-testid='stDownloadButton']")
+    buttons = page.locator(CSV_BUTTONS)
     assert buttons.count() == 4  # heatmap, the cell's rows, what changed, decisions
     with page.expect_download() as info:
         buttons.nth(1).get_by_role("button", name="Download CSV").click()

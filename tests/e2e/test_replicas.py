@@ -32,6 +32,7 @@ import db_fixtures
 import pytest
 from harness import (
     CHAIRMAN,
+    CSV_BUTTONS,
     PROJECT_DIR,
     AppServer,
     demo_password,
@@ -413,7 +414,7 @@ def open_collecting_media(page: Page, url: str) -> dict[str, tuple[int, str]]:
     page.on("response", on_response)
     page.goto(url)
     wait_signed_in(page)
-    buttons = page.locator("[data-testid='stDownloadButton']")
+    buttons = page.locator(CSV_BUTTONS)
     # A loaded machine may finish the run before the last chart and its buttons are drawn.
     expect(buttons.first).to_be_visible(timeout=60_000)
     deadline = time.monotonic() + 30
@@ -469,7 +470,7 @@ def test_with_affinity_every_download_button_works(
     media = open_collecting_media(page, sticky.url + period(days=21))
     assert {status for status, _ in media.values()} == {200}
     assert len({replica for _, replica in media.values()}) == 1
-    buttons = page.locator("[data-testid='stDownloadButton']")
+    buttons = page.locator(CSV_BUTTONS)
     for index in range(buttons.count()):
         with page.expect_download() as info:
             buttons.nth(index).get_by_role("button", name="Download CSV").click()

@@ -142,7 +142,9 @@ def snapshot(messages: Iterable[Message], fetch: Callable[[str], Download]) -> S
             shot.frames.append(dataframe_util.convert_arrow_bytes_to_pandas_df(data))
         elif isinstance(message, PlotlyChart):
             shot.charts.append(json.loads(message.spec))
-        elif isinstance(message, DownloadButton):
+        elif isinstance(message, DownloadButton) and message.url:
+            # A button without a file yet is made on click (`Download PDF`): the board pack's
+            # own tests read what it holds (tests/test_board_pack.py).
             shot.downloads.append(fetch(message.url))
     return shot
 
@@ -204,8 +206,9 @@ def owners(shot: Snapshot, world: World) -> Owners:
 
 
 def fingerprint(shot: Snapshot, replace: dict[str, str]) -> list[str]:
-    """Everything the page sent, as text, with ``replace`` applied to every text and export
-    tokens (signed with a time stamp) blanked: equal fingerprints are pages that look alike."""
+    """Everything the page sent, as text, with ``replace`` applied to every text, and export
+    tokens (signed with a time stamp) and deferred downloads' ids blanked: equal fingerprints are
+    pages that look alike."""
 
     def replaced(value: Any) -> Any:
         if isinstance(value, str):
@@ -213,7 +216,11 @@ def fingerprint(shot: Snapshot, replace: dict[str, str]) -> list[str]:
                 value = value.replace(old, new)
             return re.sub(r"(token|link)=[\w.\-%]+", r"\1=…", value)
         if isinstance(value, dict):
-            return {key: replaced(item) for key, item in value.items()}
+            # A deferred download's id is new on every run, like a token.
+            return {
+                key: "…" if key == "deferredFileId" else replaced(item)
+                for key, item in value.items()
+            }
         if isinstance(value, list):
             return [replaced(item) for item in value]
         return value

@@ -110,12 +110,16 @@ DOORS = {
         "orchdash.mail_subscriptions()",
         "orchdash.mail_claim(text,uuid,uuid,text,text)",
         "orchdash.mail_done(bigint,text,text,double precision)",
+        # Alerts (f09): every rule with its state, and the record of an evaluation.
+        "orchdash.mail_rules()",
+        "orchdash.alert_transition(uuid,boolean,double precision,bigint,text,"
+        "timestamp with time zone)",
     },
     transactions.TENANT_ROLE: set(),
 }
 # The only tables the reader may write: each user's own rows, under RLS policies that decide
 # which (tests/test_subscriptions.py proves the policy alone keeps a user to their own).
-OWN_ROWS = {"orchdash.subscriptions"}
+OWN_ROWS = {"orchdash.subscriptions", "orchdash.alert_rules"}
 
 
 # This module reads the catalog of a database of each kind (plain, and Supabase-shaped on
