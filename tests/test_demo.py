@@ -49,7 +49,7 @@ KEYS_AND_INDEXES = """
     UNION ALL
     SELECT indexname, indexdef FROM pg_indexes
     WHERE schemaname = 'public' AND tablename = 'orchestration_metrics'
-    ORDER BY 1
+    ORDER BY 1, 2
 """
 
 

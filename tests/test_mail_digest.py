@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import struct
+import threading
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
@@ -268,3 +269,37 @@ def test_smtp_down_fails_the_send_not_the_round(
     down = smtp.SmtpSettings.from_url("smtp://127.0.0.1:9", timeout_s=2)
     (failed,) = sender.send_round(world_app, down, NOW, everything=True) or []
     assert failed.outcome == "failed"
+
+
+def test_two_senders_at_once_send_each_message_once(
+    world_app: Engine,
+    owner: Engine,
+    world: mw.World,
+    server: SmtpServer,
+    settings: smtp.SmtpSettings,
+) -> None:
+    """Two replicas' rounds at the same moment: the lock elects one, the record keeps the other
+    from sending what the first sent, whichever order they run in."""
+    for label in ("multi", "single", "hostile"):
+        subscribe(world_app, world, label, "overview", every="day")
+    with owner.begin() as conn:
+        conn.execute(text("UPDATE orchdash.subscriptions SET created_at = '2026-01-01'"))
+    start = threading.Barrier(2)
+    rounds: list[list[sender.Sent] | None] = []
+
+    def replica() -> None:
+        start.wait()
+        rounds.append(sender.send_round(world_app, settings, NOW))
+
+    threads = [threading.Thread(target=replica) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then a restart: a new round finds everything sent.
+    rounds.append(sender.send_round(world_app, settings, NOW))
+    sent = [s for done in rounds for s in done or () if s.outcome == "sent"]
+    assert len(sent) == 3 and len(server.wait_for(3)) == 3
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == [
+        "hostile@world.test", "multi@world.test", "single@world.test"
+    ]  # fmt: skip

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from drawn import PAGES, wait_drawn
-from harness import CHAIRMAN, demo_password, sign_in, wait_signed_in
+from harness import CHAIRMAN, demo_password, sign_in, wait_for_app, wait_signed_in
 from playwright.sync_api import Page
+
+from dashboard.ui import pages
 
 SEVERE = ("serious", "critical")
 # rule -> what a node's CSS selector contains when Streamlit draws it. st.metric's sparkline is
@@ -53,4 +55,10 @@ def test_no_serious_or_critical_violation_on_any_page(
             page.goto(f"{app_server}/{path}")
         wait_drawn(page, title)
         problems[title] = severe_violations(page)
+    # The user's own pages (Subscriptions, Alerts): their forms and empty states.
+    for account in pages.ACCOUNT:
+        page.goto(f"{app_server}/{account.path}")
+        page.get_by_role("heading", name=account.title, exact=True).wait_for(timeout=60_000)
+        wait_for_app(page)
+        problems[account.title] = severe_violations(page)
     assert {where: found for where, found in problems.items() if found} == {}
