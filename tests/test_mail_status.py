@@ -57,3 +57,18 @@ def row(**fields: Any) -> SimpleNamespace:
 )
 def test_the_latest_message_in_words(fields: dict[str, Any], expected: Any) -> None:
     assert status.last_message(row(**fields)) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({}, "all your companies"),
+        ({"company": ["a"]}, "1 company (from the sidebar)"),
+        (
+            {"company": ["a", "b"], "venture": ["v"], "stage": ["3", "4"]},
+            "2 companies, 1 venture, stages 3, 4 (from the sidebar)",
+        ),
+    ],
+)
+def test_a_rules_scope_in_words(query: dict[str, list[str]], words: str) -> None:
+    assert status.scope_words(query) == words

@@ -27,6 +27,8 @@ st.caption(
 )
 
 LABELS = {m.label: key for key, m in alerts.MEASURES.items()}
+
+
 with st.form("alert-rule"):
     left, middle, right = st.columns([2, 1, 1])
     label = left.selectbox("Measure", list(LABELS))
@@ -44,11 +46,8 @@ with st.form("alert-rule"):
         for k, v in url_state.to_query(view.selection, view.filters.start, view.filters.end).items()
         if k in SCOPE
     }
-    st.caption(
-        "Scope: the sidebar's "
-        + (", ".join(f"{k} ({len(v)})" for k, v in scope_query.items()) or "all companies")
-        + f"; time zone {fmt.markdown_text(view.filters.tz)}."
-    )
+    scope = status.scope_words(scope_query)
+    st.caption(fmt.markdown_text(f"Scope: {scope}; time zone {view.filters.tz}."))
     added = st.form_submit_button("Add rule", type="primary")
 if added:
     try:

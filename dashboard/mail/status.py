@@ -1,5 +1,6 @@
-"""What the Subscriptions page says of a subscription: when, in its zone, and what became of its
-latest message (sent, skipped and why, or failed and when it is tried again). Pure."""
+"""What the Subscriptions and Alerts pages say of a subscription or a rule: when, in its zone,
+what became of its latest message (sent, skipped and why, or failed and when it is tried again),
+and the scope a new rule watches. Pure."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ def last_message(sub: Any) -> tuple[Tone, str] | None:
     )
     tries = f"{sub.last_attempts} attempt{'' if sub.last_attempts == 1 else 's'}"
     return "warning", f"Sending failed {when(sub.last_at, tz)}: {detail} ({tries}; {retry})."
+
+
+def scope_words(query: dict[str, list[str]]) -> str:
+    """The companies, ventures and stages of a URL query in words: what a new rule watches."""
+    counts = {"company": ("company", "companies"), "venture": ("venture", "ventures")}
+    chosen = [
+        f"{len(query[k])} {one if len(query[k]) == 1 else many}"
+        for k, (one, many) in counts.items()
+        if query.get(k)
+    ]
+    if query.get("stage"):
+        chosen.append("stages " + ", ".join(query["stage"]))
+    return ", ".join(chosen) + " (from the sidebar)" if chosen else "all your companies"
