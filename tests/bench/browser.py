@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, CSV_BUTTONS_JS, PROJECT_DIR, free_port
+from harness import CHROMIUM, CHROMIUM_ARGS, CSV_BUTTONS_JS, PROJECT_DIR, free_port, wait_for_app
 from playwright.sync_api import Page, sync_playwright
 
 # The Overview drawn: its title, its downloads (the tiles, their trends, the two tables), and
@@ -77,7 +77,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
 
 def _drawn(page: Page) -> None:
     page.wait_for_function(OVERVIEW_DRAWN, timeout=120_000)
-    page.wait_for_selector(APP_IDLE, timeout=120_000)
+    wait_for_app(page, 120_000)  # every part drawn, not only the run finished
 
 
 def _choose_period(page: Page, option: str) -> float:

@@ -158,9 +158,15 @@ def streamlit_probe(message: ConsoleMessage) -> bool:
     return "status of 404" in message.text and bool(_PROBE.search(url))
 
 
+# Streamlit says a run has finished before React has drawn all of it: an element whose code is
+# still loading shows a skeleton, an element of the last run not yet replaced is marked stale.
+APP_DRAWN = f"""() => document.querySelector("{APP_IDLE}") !== null
+    && document.querySelector("[data-testid='stSkeleton'], [data-stale='true']") === null"""
+
+
 def wait_for_app(page: Page, timeout_ms: float = 60_000) -> None:
-    """Until Streamlit is connected and its script run has finished."""
-    page.wait_for_selector(APP_IDLE, timeout=timeout_ms)
+    """Until Streamlit is connected, its script run has finished and all of it is drawn."""
+    page.wait_for_function(APP_DRAWN, timeout=timeout_ms)
 
 
 def demo_password(email: str) -> str:

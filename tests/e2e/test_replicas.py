@@ -411,6 +411,8 @@ def open_collecting_media(page: Page, url: str) -> dict[str, tuple[int, str]]:
         if path.startswith("/media/") and path.endswith(".csv"):
             media[path] = (response.status, last_upstream(response.headers.get("x-upstream")))
 
+    # Away first: a file the last page was still fetching must not be counted as this page's.
+    page.goto("about:blank")
     page.on("response", on_response)
     page.goto(url)
     wait_signed_in(page)
