@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness import (
-    APP_IDLE,
     CHROMIUM,
     CHROMIUM_ARGS,
     CSV_BUTTONS_JS,
     PROJECT_DIR,
+    RUN_IN_PLACE,
     free_port,
     wait_for_app,
 )
@@ -35,8 +35,6 @@ from playwright.sync_api import Page, sync_playwright
 OVERVIEW_DRAWN = f"""() =>
     {CSV_BUTTONS_JS}.length >= 4
     && [...document.querySelectorAll("h1")].some(h => h.textContent.trim() === "Overview")"""
-RUN_IN_PLACE = f"""() => document.querySelector("{APP_IDLE}") !== null
-    && document.querySelector("[data-stale='true']") === null"""
 START_TIMEOUT_S = 120
 
 

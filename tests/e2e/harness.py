@@ -160,8 +160,11 @@ def streamlit_probe(message: ConsoleMessage) -> bool:
 
 # Streamlit says a run has finished before React has drawn all of it: an element whose code is
 # still loading shows a skeleton, an element of the last run not yet replaced is marked stale.
-APP_DRAWN = f"""() => document.querySelector("{APP_IDLE}") !== null
-    && document.querySelector("[data-testid='stSkeleton'], [data-stale='true']") === null"""
+# RUN_IN_PLACE: the run's elements all in place; APP_DRAWN: and every component's code loaded.
+RUN_IN_PLACE = f"""() => document.querySelector("{APP_IDLE}") !== null
+    && document.querySelector("[data-stale='true']") === null"""
+APP_DRAWN = f"""() => ({RUN_IN_PLACE})()
+    && document.querySelector("[data-testid='stSkeleton']") === null"""
 
 
 def wait_for_app(page: Page, timeout_ms: float = 60_000) -> None:
