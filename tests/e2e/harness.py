@@ -67,9 +67,15 @@ class AppServer:
     """An ``orchdash run`` process in its own process group, with its log and data folder."""
 
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        project: Path = PROJECT_DIR,
     ) -> None:
+        """``project``: the checkout whose code runs (another commit's, for a comparison)."""
         self.data_dir = data_dir
+        self.project = project
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
         self.log_path = data_dir / "server.log"
@@ -87,16 +93,22 @@ class AppServer:
                 "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
             }
         )
+        if project != PROJECT_DIR:
+            # The installed `orchdash` is this checkout's (editable): run the other's modules.
+            self.env["PYTHONPATH"] = str(project)
         self.env.update(env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
         orchdash = shutil.which("orchdash", path=str(Path(sys.executable).parent))
-        command = [orchdash, "run"] if orchdash else [sys.executable, "-m", "dashboard.cli", "run"]
+        if orchdash and self.project == PROJECT_DIR:
+            command = [orchdash, "run"]
+        else:
+            command = [sys.executable, "-m", "dashboard.cli", "run"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
-                cwd=PROJECT_DIR,
+                cwd=self.project,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

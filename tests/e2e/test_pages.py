@@ -204,7 +204,7 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
 def test_every_page_shows_its_charts(signed_in_page: Page, app_server: str) -> None:
     page = signed_in_page
     wait_drawn(page, "Overview")
-    # A rerun may still be replacing the tiles: count them once it is done.
+    # Retried, as every count of what a page draws (docs/contributing.md).
     expect(page.locator("[data-testid='stMetric']")).to_have_count(len(tiles.KPIS))
     # A quarter by week reads best in the README's pictures.
     change_and_wait(page, "Overview", lambda: choose(page, "Period", "Last 90 days"))
